@@ -1,0 +1,12 @@
+from rest_framework.routers import DefaultRouter
+
+from .views import DomainViewSet, PrincipleViewSet, SubdomainViewSet, TaskViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("domains", DomainViewSet)
+router.register("subdomains", SubdomainViewSet)
+router.register("tasks", TaskViewSet)
+router.register("principles", PrincipleViewSet, basename="principle")
+
+urlpatterns = router.urls

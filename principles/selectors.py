@@ -1,0 +1,139 @@
+"""Reads from the principle library, always through the viewer's visibility."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q, QuerySet
+
+from weaver_site.roles import AUTHOR, has_role
+
+from . import policy
+from .models import Domain, Principle, PrincipleStatus, PrincipleVersion, Task
+
+SEARCH_FIELDS = (
+    "title",
+    "description",
+    "following_instruction",
+    "following_text",
+    "following_rationale",
+    "violating_instruction",
+    "violating_text",
+    "violating_rationale",
+)
+
+
+def principles_visible(*, user) -> QuerySet[Principle]:
+    qs = Principle.objects.all()
+    if policy.can_read_all(user):
+        return qs
+    if has_role(user, AUTHOR):
+        return qs.filter(Q(owner=user) | Q(approved_version__isnull=False))
+    return qs.none()
+
+
+def _search_q(prefix: str, text: str) -> Q:
+    q = Q()
+    for name in SEARCH_FIELDS:
+        q |= Q(**{f"{prefix}__{name}__icontains": text})
+    return q
+
+
+@dataclass
+class PrincipleFilters:
+    """The filters of the list page and the API, parsed from query parameters."""
+
+    domain: str = ""
+    task: str = ""
+    language: str = ""
+    status: str = ""
+    owner: str = ""
+    q: str = ""
+    in_use: bool = False
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params) -> PrincipleFilters:
+        get = lambda name: (params.get(name) or "").strip()  # noqa: E731
+        return cls(
+            domain=get("domain"),
+            task=get("task"),
+            language=get("language"),
+            status=get("status"),
+            owner=get("owner"),
+            q=get("q")[:200],
+            in_use=get("in_use") in ("1", "true", "on", "yes"),
+        )
+
+
+def principle_list(*, user, filters: PrincipleFilters | None = None) -> QuerySet[Principle]:
+    """Visible principles with everything the list shows joined in (no per-row queries)."""
+    filters = filters or PrincipleFilters()
+    qs = principles_visible(user=user).select_related(
+        "domain", "task", "owner", "latest_version", "approved_version"
+    )
+    if filters.domain:
+        qs = qs.filter(domain__slug=filters.domain)
+    if filters.task == "all":
+        qs = qs.filter(task__isnull=True)
+    elif filters.task:
+        # A principle for all tasks of its domain applies to every task.
+        qs = qs.filter(Q(task__slug=filters.task) | Q(task__isnull=True))
+    if filters.language:
+        qs = qs.filter(language=filters.language)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.owner:
+        qs = qs.filter(owner__username=filters.owner)
+    if filters.in_use:
+        qs = qs.filter(approved_version__isnull=False).exclude(status=PrincipleStatus.RETIRED)
+    if filters.q:
+        if policy.can_read_all(user):
+            qs = qs.filter(_search_q("latest_version", filters.q))
+        else:
+            qs = qs.filter(
+                (Q(owner=user) & _search_q("latest_version", filters.q))
+                | _search_q("approved_version", filters.q)
+            )
+    return qs.order_by("-updated_at", "-id")
+
+
+def principle_get(*, user, pk: int) -> Principle | None:
+    return (
+        principles_visible(user=user)
+        .select_related("domain", "task", "owner", "latest_version", "approved_version")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def principle_versions(*, user, principle: Principle) -> QuerySet[PrincipleVersion]:
+    """The versions the user may read: all for the owner and privileged roles, else approved."""
+    qs = principle.versions.select_related("author", "reviewed_by").order_by("-number")
+    if policy.sees_drafts(user, principle):
+        return qs
+    return qs.filter(approved_at__isnull=False)
+
+
+def principle_display_version(*, user, principle: Principle) -> PrincipleVersion | None:
+    """The version a viewer sees first: the latest, or the approved one for other authors."""
+    if policy.sees_drafts(user, principle):
+        return principle.latest_version
+    return principle.approved_version
+
+
+def principle_dashboard_counts(*, user) -> dict[str, int]:
+    qs = principles_visible(user=user)
+    counts = dict(qs.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    return {
+        "total": sum(counts.values()),
+        "mine": qs.filter(owner=user).count() if user.is_authenticated else 0,
+        **{s: counts.get(s, 0) for s in PrincipleStatus.values},
+    }
+
+
+def taxonomy() -> dict:
+    return {
+        "domains": list(Domain.objects.prefetch_related("subdomains")),
+        "tasks": list(Task.objects.all()),
+    }

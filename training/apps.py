@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class TrainingConfig(AppConfig):
+    """Training runs, metrics, checkpoints and evaluation (issues 9–10)."""
+
+    name = "training"
+    verbose_name = _("Training")
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,1 @@
+"""Training runs arrive here with the training issue."""

@@ -1,0 +1,53 @@
+"""A worker bootstep that records the worker's queues and liveness in the database."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery import bootsteps
+
+logger = logging.getLogger(__name__)
+
+
+class HeartbeatStep(bootsteps.StartStopStep):
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.tref = None
+
+    def start(self, worker):
+        from django.conf import settings
+        from django.utils import timezone
+
+        self.started_at = timezone.now()
+        self.beat(worker)
+        self.tref = worker.timer.call_repeatedly(
+            settings.WEAVER_HEARTBEAT_SECONDS, self.beat, (worker,), priority=10
+        )
+
+    def stop(self, worker):
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+        from .services import worker_heartbeat_clear
+
+        try:
+            worker_heartbeat_clear(hostname=worker.hostname)
+        except Exception:  # the database may already be gone at shutdown
+            logger.warning("could not clear the heartbeat of %s", worker.hostname, exc_info=True)
+
+    def beat(self, worker):
+        from .services import worker_heartbeat_record
+
+        queues = sorted(q.name for q in worker.app.amqp.queues.consume_from.values())
+        try:
+            worker_heartbeat_record(
+                hostname=worker.hostname,
+                queues=queues,
+                pid=os.getpid(),
+                started_at=self.started_at,
+            )
+        except Exception:
+            logger.warning("heartbeat of %s failed", worker.hostname, exc_info=True)
