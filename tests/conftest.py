@@ -1,0 +1,134 @@
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from .factories import PASSWORD, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("WEAVER_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
+
+
+@pytest.fixture
+def author(db):
+    return UserFactory(username="alice", roles=["Author"])
+
+
+@pytest.fixture
+def author2(db):
+    return UserFactory(username="bob", roles=["Author"])
+
+
+@pytest.fixture
+def reviewer(db):
+    return UserFactory(username="rita", roles=["Reviewer"])
+
+
+@pytest.fixture
+def engineer(db):
+    return UserFactory(username="ed", roles=["Engineer"])
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="ada", roles=["Admin"])
+
+
+@pytest.fixture
+def norole(db):
+    return UserFactory(username="nora", roles=[])
+
+
+@pytest.fixture
+def client_for(client):
+    """A fresh logged-in test client per user: ``client_for(user)``."""
+    from django.test import Client
+
+    def make(user, **kwargs):
+        c = Client(**kwargs)
+        c.force_login(user)
+        return c
+
+    return make
+
+
+def database_url_for_subprocess() -> str:
+    """The URL of the database this test uses, for worker processes the test starts."""
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or ""
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def subprocess_env(tmp_path):
+    """Environment for a process that must share this test's database and broker."""
+    env = dict(os.environ)
+    env["DATABASE_URL"] = database_url_for_subprocess()
+    env["WEAVER_HEARTBEAT_SECONDS"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    if not env.get("REDIS_URL"):
+        env["WEAVER_BROKER_DIR"] = str(tmp_path / "broker")
+    return env
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, subprocess_env, tmp_path):
+    """Start a real Celery worker process; yields a function that starts one per call."""
+    procs = []
+
+    def start(queues="default,llm,gpu", name="test"):
+        log = open(tmp_path / f"worker-{name}.log", "w")  # noqa: SIM115
+        proc = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable, "-m", "celery", "-A", "weaver_site", "worker",
+                "-Q", queues, "-n", f"{name}@%h", "--pool", "solo", "--loglevel", "INFO",
+                "--without-gossip", "--without-mingle",
+            ],
+            cwd=ROOT, env=subprocess_env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        proc.log_path = tmp_path / f"worker-{name}.log"
+        procs.append((proc, log))
+        return proc
+
+    yield start
+    for proc, log in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log.close()
+
+
+def wait_for(predicate, timeout=30.0, interval=0.2, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def chromium_path() -> str | None:
+    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
