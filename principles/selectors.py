@@ -23,6 +23,18 @@ SEARCH_FIELDS = (
 )
 
 
+# Everything a list row or an API record reads, joined in one query.
+RELATED = (
+    "domain",
+    "task",
+    "owner",
+    "latest_version__author",
+    "latest_version__reviewed_by",
+    "approved_version__author",
+    "approved_version__reviewed_by",
+)
+
+
 def principles_visible(*, user) -> QuerySet[Principle]:
     qs = Principle.objects.all()
     if policy.can_read_all(user):
@@ -69,9 +81,7 @@ class PrincipleFilters:
 def principle_list(*, user, filters: PrincipleFilters | None = None) -> QuerySet[Principle]:
     """Visible principles with everything the list shows joined in (no per-row queries)."""
     filters = filters or PrincipleFilters()
-    qs = principles_visible(user=user).select_related(
-        "domain", "task", "owner", "latest_version", "approved_version"
-    )
+    qs = principles_visible(user=user).select_related(*RELATED)
     if filters.domain:
         qs = qs.filter(domain__slug=filters.domain)
     if filters.task == "all":
@@ -99,12 +109,7 @@ def principle_list(*, user, filters: PrincipleFilters | None = None) -> QuerySet
 
 
 def principle_get(*, user, pk: int) -> Principle | None:
-    return (
-        principles_visible(user=user)
-        .select_related("domain", "task", "owner", "latest_version", "approved_version")
-        .filter(pk=pk)
-        .first()
-    )
+    return principles_visible(user=user).select_related(*RELATED).filter(pk=pk).first()
 
 
 def principle_versions(*, user, principle: Principle) -> QuerySet[PrincipleVersion]:

@@ -89,7 +89,7 @@ def principle_create(
 def _lock(principle: Principle) -> Principle:
     """Re-read the principle under a row lock, so concurrent transitions serialise."""
     return (
-        Principle.objects.select_for_update()
+        Principle.objects.select_for_update(of=("self",))
         .select_related("latest_version", "approved_version")
         .get(pk=principle.pk)
     )

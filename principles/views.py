@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.http import require_POST
@@ -139,7 +140,8 @@ class PrincipleCreateView(RoleRequiredMixin, View):
     roles = (AUTHOR, ADMIN)
 
     def get(self, request):
-        return self._render(request, PrincipleForm())
+        language = "zh" if (get_language() or "").startswith("zh") else "en"
+        return self._render(request, PrincipleForm(initial={"language": language}))
 
     def post(self, request):
         form = PrincipleForm(request.POST)

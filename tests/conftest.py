@@ -20,6 +20,21 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture
+def reference_data(transactional_db):
+    """Roles and taxonomy for tests that commit: a flush after each such test removes what the
+    data migrations made, so put it back (idempotent)."""
+    from django.contrib.auth.models import Group
+
+    from principles.models import Domain, Subdomain, Task
+    from principles.taxonomy import seed_taxonomy
+    from weaver_site.roles import ALL_ROLES
+
+    for name in ALL_ROLES:
+        Group.objects.get_or_create(name=name)
+    seed_taxonomy(Domain, Subdomain, Task)
+
+
+@pytest.fixture
 def password():
     return PASSWORD
 
@@ -91,7 +106,7 @@ def subprocess_env(tmp_path):
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, subprocess_env, tmp_path):
+def celery_worker_process(reference_data, subprocess_env, tmp_path):
     """Start a real Celery worker process; yields a function that starts one per call."""
     procs = []
 
@@ -99,11 +114,27 @@ def celery_worker_process(transactional_db, subprocess_env, tmp_path):
         log = open(tmp_path / f"worker-{name}.log", "w")  # noqa: SIM115
         proc = subprocess.Popen(  # noqa: S603
             [
-                sys.executable, "-m", "celery", "-A", "weaver_site", "worker",
-                "-Q", queues, "-n", f"{name}@%h", "--pool", "solo", "--loglevel", "INFO",
-                "--without-gossip", "--without-mingle",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "weaver_site",
+                "worker",
+                "-Q",
+                queues,
+                "-n",
+                f"{name}@%h",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
             ],
-            cwd=ROOT, env=subprocess_env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=subprocess_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         proc.log_path = tmp_path / f"worker-{name}.log"
         procs.append((proc, log))

@@ -23,7 +23,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def roles(self, create, extracted, **kwargs):
         if extracted:
-            self.groups.set(Group.objects.filter(name__in=extracted))
+            self.groups.set([Group.objects.get_or_create(name=name)[0] for name in extracted])
             self.is_staff = "Admin" in extracted
         self.save()
 

@@ -50,12 +50,16 @@ def test_every_page_escapes_user_text(evil_principle, author, admin_user, client
     pk = evil_principle.pk
     pages = {
         author: [
-            "/principles/", "/principles/?q=script", f"/principles/{pk}/",
-            f"/principles/{pk}/?version=1", f"/principles/{pk}/diff/?a=1&b=2",
+            "/principles/",
+            "/principles/?q=script",
+            f"/principles/{pk}/",
+            f"/principles/{pk}/?version=1",
+            f"/principles/{pk}/diff/?a=1&b=2",
             f"/principles/{pk}/edit/",
         ],
         admin_user: [
-            "/admin/principles/principle/", f"/admin/principles/principle/{pk}/change/",
+            "/admin/principles/principle/",
+            f"/admin/principles/principle/{pk}/change/",
             "/admin/principles/principleversion/",
             f"/admin/principles/principleversion/{evil_principle.latest_version.pk}/change/",
             "/admin/principles/domain/",
@@ -110,7 +114,10 @@ def test_csrf_is_enforced_for_session_writes(author, password):
     api = APIClient(enforce_csrf_checks=True)
     api.force_login(author)
     body = {
-        "domain": "fiction", "language": "en", "title": "t", "description": "d",
+        "domain": "fiction",
+        "language": "en",
+        "title": "t",
+        "description": "d",
         "following": {"instruction": "i", "text": "a", "rationale": "r"},
         "violating": {"instruction": "i", "text": "b", "rationale": "r"},
     }
@@ -127,10 +134,16 @@ def test_token_auth_for_scripts_needs_no_csrf(author, password, db):
     response = api.post("/api/auth/token/", {"username": author.username, "password": password})
     assert response.status_code == 200
     token = response.json()["token"]
-    assert api.post("/api/auth/token/", {"username": author.username, "password": "wrong"}).status_code == 400
+    assert (
+        api.post("/api/auth/token/", {"username": author.username, "password": "wrong"}).status_code
+        == 400
+    )
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     body = {
-        "domain": "fiction", "task": "outlining", "language": "zh", "title": "标题",
+        "domain": "fiction",
+        "task": "outlining",
+        "language": "zh",
+        "title": "标题",
         "description": "描述",
         "following": {"instruction": "写", "text": "甲乙丙", "rationale": "好"},
         "violating": {"instruction": "写", "text": "甲丁丙", "rationale": "差"},
@@ -150,7 +163,11 @@ def test_deploy_check_is_clean_in_production_mode(tmp_path):
     }
     result = subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout

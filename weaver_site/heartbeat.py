@@ -31,16 +31,22 @@ class HeartbeatStep(bootsteps.StartStopStep):
         if self.tref is not None:
             self.tref.cancel()
             self.tref = None
+        from django.db import close_old_connections
+
         from .services import worker_heartbeat_clear
 
+        close_old_connections()
         try:
             worker_heartbeat_clear(hostname=worker.hostname)
         except Exception:  # the database may already be gone at shutdown
             logger.warning("could not clear the heartbeat of %s", worker.hostname, exc_info=True)
 
     def beat(self, worker):
+        from django.db import close_old_connections
+
         from .services import worker_heartbeat_record
 
+        close_old_connections()  # this runs in the worker's timer, outside any request
         queues = sorted(q.name for q in worker.app.amqp.queues.consume_from.values())
         try:
             worker_heartbeat_record(

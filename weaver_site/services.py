@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import close_old_connections
 from django.utils import timezone
 
 from .models import WorkerHeartbeat
@@ -11,7 +10,6 @@ from .models import WorkerHeartbeat
 def worker_heartbeat_record(
     *, hostname: str, queues: list[str], pid: int, started_at: datetime
 ) -> WorkerHeartbeat:
-    close_old_connections()
     beat, _ = WorkerHeartbeat.objects.update_or_create(
         hostname=hostname,
         defaults={
@@ -25,7 +23,6 @@ def worker_heartbeat_record(
 
 
 def worker_heartbeat_clear(*, hostname: str) -> None:
-    close_old_connections()
     WorkerHeartbeat.objects.filter(hostname=hostname).delete()
 
 

@@ -12,8 +12,12 @@ ROLES = ("author", "author2", "reviewer", "engineer", "admin_user", "norole")
 @pytest.fixture
 def users(author, author2, reviewer, engineer, admin_user, norole):
     return {
-        "author": author, "author2": author2, "reviewer": reviewer,
-        "engineer": engineer, "admin_user": admin_user, "norole": norole,
+        "author": author,
+        "author2": author2,
+        "reviewer": reviewer,
+        "engineer": engineer,
+        "admin_user": admin_user,
+        "norole": norole,
     }
 
 

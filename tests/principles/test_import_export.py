@@ -15,16 +15,27 @@ def record(n, **overrides):
         "language": "zh" if n % 2 else "en",
         "title": f"原则 {n}",
         "description": "人物要通过动作表现情绪。",
-        "following": {"instruction": "写一个等待的场景", "text": "她把脸贴在冰冷的窗上。", "rationale": "用动作表现思念。"},
-        "violating": {"instruction": "写一个等待的场景", "text": "她很想念父亲。", "rationale": "直接说出情绪。"},
+        "following": {
+            "instruction": "写一个等待的场景",
+            "text": "她把脸贴在冰冷的窗上。",
+            "rationale": "用动作表现思念。",
+        },
+        "violating": {
+            "instruction": "写一个等待的场景",
+            "text": "她很想念父亲。",
+            "rationale": "直接说出情绪。",
+        },
     }
     rec.update(overrides)
     return rec
 
 
 def document(records):
-    return json.dumps({"format": "weaver-principles", "version": 1, "principles": records},
-                      ensure_ascii=False, indent=2).encode()
+    return json.dumps(
+        {"format": "weaver-principles", "version": 1, "principles": records},
+        ensure_ascii=False,
+        indent=2,
+    ).encode()
 
 
 def counts():
@@ -40,12 +51,19 @@ def test_import_creates_drafts_owned_by_the_importer(author):
 
 
 def test_invalid_json_names_the_line_and_writes_nothing(author):
-    data = document([record(1), record(2)]).replace(b'"title": "\xe5\x8e\x9f\xe5\x88\x99 2",', b'"title": "x" "y",')
+    data = document([record(1), record(2)]).replace(
+        b'"title": "\xe5\x8e\x9f\xe5\x88\x99 2",', b'"title": "x" "y",'
+    )
     with pytest.raises(ImportRejected) as exc:
         principles_import(user=author, data=data)
     (issue,) = exc.value.issues
     assert "Invalid JSON" in issue.message
-    expected_line = data.decode().splitlines().index(next(l for l in data.decode().splitlines() if '"x" "y"' in l)) + 1
+    expected_line = (
+        data.decode()
+        .splitlines()
+        .index(next(line for line in data.decode().splitlines() if '"x" "y"' in line))
+        + 1
+    )
     assert issue.line == expected_line
     assert counts() == (0, 0)
 
@@ -125,7 +143,9 @@ def test_import_api_reports_errors_as_json(author, client_for):
     assert response.status_code == 400
     (error,) = response.json()["errors"]
     assert (error["record"], error["field"]) == (7, "language")
-    response = c.post("/api/principles/import/", b'{"principles": [', content_type="application/json")
+    response = c.post(
+        "/api/principles/import/", b'{"principles": [', content_type="application/json"
+    )
     assert response.status_code == 400 and response.json()["errors"][0]["line"] == 1
     assert counts() == (0, 0)
     ok = c.post("/api/principles/import/", document(records[:6]), content_type="application/json")

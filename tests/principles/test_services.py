@@ -98,7 +98,10 @@ def test_content_validation_names_fields(author):
         make_principle(author, description="", violating_rationale="  ")
     assert set(exc.value.message_dict) == {"description", "violating_rationale"}
     with pytest.raises(ValidationError) as exc:
-        make_principle(author, violating_text="She pressed her face to the cold window until her breath fogged it.")
+        make_principle(
+            author,
+            violating_text="She pressed her face to the cold window until her breath fogged it.",
+        )
     assert "violating_text" in exc.value.message_dict
     assert Principle.objects.count() == 0
 
