@@ -1,4 +1,6 @@
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -7,7 +9,7 @@ from rest_framework.response import Response
 
 from weaver_site.roles import ADMIN, ALL_ROLES, has_role
 
-from .. import services, transfer
+from .. import policy, services, transfer
 from ..models import Domain, Subdomain, Task
 from ..selectors import (
     PrincipleFilters,
@@ -112,6 +114,8 @@ class PrincipleViewSet(
 
     @extend_schema(request=PrincipleCreateSerializer, responses={201: PrincipleSerializer})
     def create(self, request, *args, **kwargs):
+        if not policy.can_create(request.user):
+            raise PermissionDenied(_("Only authors and admins create principles."))
         data = PrincipleCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         principle = services.principle_create(
@@ -135,6 +139,10 @@ class PrincipleViewSet(
         if request.method == "GET":
             versions = principle_versions(user=request.user, principle=principle)
             return Response(VersionSerializer(versions, many=True).data)
+        if not policy.can_edit(request.user, principle):
+            raise PermissionDenied(
+                _("Only the owner edits a principle, and not once it is retired.")
+            )
         data = VersionWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = services.principle_version_create(

@@ -139,3 +139,98 @@ def test_admin_cannot_change_versions_in_the_admin(author, admin_user, client_fo
     assert response.status_code == 403
     p.latest_version.refresh_from_db()
     assert p.latest_version.title == "Show, don't tell"
+
+
+@pytest.fixture
+def in_review(author):
+    from principles import services
+
+    p = make_principle(author, title="In review")
+    services.principle_submit(principle=p, user=author)
+    return p
+
+
+# Writes on a principle in review: (url, method, data, roles allowed).
+REVIEW_MATRIX = [
+    ("/principles/{pk}/approve/", "post", {}, ("admin_user",)),
+    ("/principles/{pk}/send-back/", "post", {"comment": "redo"}, ("admin_user",)),
+    ("/principles/{pk}/retire/", "post", {}, ("author", "admin_user")),
+    ("/principles/{pk}/diff/", "get", {}, ("author", "reviewer", "engineer", "admin_user")),
+    ("/api/principles/{pk}/approve/", "post", {}, ("admin_user",)),
+    ("/api/principles/{pk}/send-back/", "post", {"comment": "redo"}, ("admin_user",)),
+    ("/api/principles/{pk}/retire/", "post", {}, ("author", "admin_user")),
+    ("/api/principles/{pk}/versions/", "post", {"title": "x"}, ("author",)),
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("url", "method", "data", "allowed"), REVIEW_MATRIX)
+def test_review_actions(role, url, method, data, allowed, users, in_review, client_for):
+    from principles.models import Principle
+
+    before = Principle.objects.values("status", "approved_version", "latest_version").get()
+    response = getattr(client_for(users[role]), method)(url.format(pk=in_review.pk), data)
+    after = Principle.objects.values("status", "approved_version", "latest_version").get()
+    if role not in allowed:
+        assert response.status_code in (403, 404), (role, url, response.status_code)
+        assert before == after
+    elif "versions" in url:
+        assert response.status_code == 400  # allowed, but the content is incomplete
+    else:
+        assert response.status_code < 400, (role, url, response.status_code)
+        assert method == "get" or before != after
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_who_creates_and_imports(role, users, client_for):
+    from principles.models import Principle
+
+    from ..factories import principle_content
+
+    c = client_for(users[role])
+    form = {**principle_content(), "domain": "fiction", "task": "", "language": "en"}
+    page = c.post("/principles/new/", form)
+    body = {
+        "domain": "fiction",
+        "language": "en",
+        "title": "t",
+        "description": "d",
+        "following": {"instruction": "i", "text": "a", "rationale": "r"},
+        "violating": {"instruction": "i", "text": "b", "rationale": "r"},
+    }
+    api = c.post("/api/principles/", body, content_type="application/json")
+    imported = c.post(
+        "/api/principles/import/",
+        json.dumps([{**body, "task": None}]),
+        content_type="application/json",
+    )
+    if role in ("author", "author2", "admin_user"):
+        assert (page.status_code, api.status_code, imported.status_code) == (302, 201, 201)
+        assert Principle.objects.filter(owner=users[role]).count() == 3
+    else:
+        assert page.status_code == 403 and api.status_code == 403
+        assert imported.status_code in (400, 403)
+        assert Principle.objects.count() == 0
+
+
+def test_list_filters_update_in_place_with_htmx(author, client_for):
+    make_principle(author, title="Only one")
+    c = client_for(author)
+    partial = c.get("/principles/?q=only", HTTP_HX_REQUEST="true").content.decode()
+    assert "Only one" in partial and "<html" not in partial
+    assert "<html" in c.get("/principles/?q=only").content.decode()
+
+
+def test_password_change(author, password, client_for):
+    c = client_for(author)
+    response = c.post(
+        "/accounts/password/",
+        {
+            "old_password": password,
+            "new_password1": "n3w-passphrase-xyz",
+            "new_password2": "n3w-passphrase-xyz",
+        },
+    )
+    assert response.status_code == 302
+    author.refresh_from_db()
+    assert author.check_password("n3w-passphrase-xyz")
