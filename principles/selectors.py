@@ -11,16 +11,7 @@ from weaver_site.roles import AUTHOR, has_role
 from . import policy
 from .models import Domain, Principle, PrincipleStatus, PrincipleVersion, Task
 
-SEARCH_FIELDS = (
-    "title",
-    "description",
-    "following_instruction",
-    "following_text",
-    "following_rationale",
-    "violating_instruction",
-    "violating_text",
-    "violating_rationale",
-)
+SEARCH_FIELDS = PrincipleVersion.CONTENT_FIELDS
 
 
 # Everything a list row or an API record reads, joined in one query.

@@ -1,12 +1,13 @@
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from django.db import connection
+
+from weaver_site.management.commands.runstudio import worker_command
 
 from .factories import PASSWORD, UserFactory
 
@@ -112,25 +113,9 @@ def celery_worker_process(reference_data, subprocess_env, tmp_path):
 
     def start(queues="default,llm,gpu", name="test"):
         log = open(tmp_path / f"worker-{name}.log", "w")  # noqa: SIM115
+        command = worker_command(queues, ["--pool", "solo"], name=name)
         proc = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "weaver_site",
-                "worker",
-                "-Q",
-                queues,
-                "-n",
-                f"{name}@%h",
-                "--pool",
-                "solo",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+            command,
             cwd=ROOT,
             env=subprocess_env,
             stdout=log,

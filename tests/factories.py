@@ -60,3 +60,24 @@ def make_approved(owner, admin, **kwargs):
     services.principle_approve(principle=principle, user=admin)
     principle.refresh_from_db()
     return principle
+
+
+def api_body(**overrides) -> dict:
+    """A new principle as the API takes it (nested cases)."""
+    c = principle_content()
+    body = {
+        "domain": "fiction",
+        "task": None,
+        "language": "en",
+        "title": c["title"],
+        "description": c["description"],
+        "following": {k: c[f"following_{k}"] for k in ("instruction", "text", "rationale")},
+        "violating": {k: c[f"violating_{k}"] for k in ("instruction", "text", "rationale")},
+    }
+    body.update(overrides)
+    return body
+
+
+def form_data(**overrides) -> dict:
+    """A new principle as the page's form posts it."""
+    return {**principle_content(), "domain": "fiction", "task": "", "language": "en", **overrides}

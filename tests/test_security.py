@@ -12,7 +12,7 @@ from principles import services
 from principles.models import Domain, PrincipleVersion
 
 from .conftest import ROOT
-from .factories import make_principle, principle_content
+from .factories import api_body, form_data, make_principle
 
 SCRIPT = "<script>alert('x')</script>"
 IMG = '<img src=x onerror="alert(1)">'
@@ -108,19 +108,11 @@ def test_csrf_is_enforced_for_session_writes(author, password):
 
     c = Client(enforce_csrf_checks=True)
     c.force_login(author)
-    data = {f: v for f, v in principle_content().items()}
-    data.update(domain="fiction", task="", language="en")
+    data = form_data()
     assert c.post("/principles/new/", data).status_code == 403
     api = APIClient(enforce_csrf_checks=True)
     api.force_login(author)
-    body = {
-        "domain": "fiction",
-        "language": "en",
-        "title": "t",
-        "description": "d",
-        "following": {"instruction": "i", "text": "a", "rationale": "r"},
-        "violating": {"instruction": "i", "text": "b", "rationale": "r"},
-    }
+    body = api_body()
     response = api.post("/api/principles/", body, format="json")
     assert response.status_code == 403 and "CSRF" in response.json()["detail"]
     # With the token from the page, the same write goes through.

@@ -185,23 +185,15 @@ def test_review_actions(role, url, method, data, allowed, users, in_review, clie
 def test_who_creates_and_imports(role, users, client_for):
     from principles.models import Principle
 
-    from ..factories import principle_content
+    from ..factories import api_body, form_data
 
     c = client_for(users[role])
-    form = {**principle_content(), "domain": "fiction", "task": "", "language": "en"}
-    page = c.post("/principles/new/", form)
-    body = {
-        "domain": "fiction",
-        "language": "en",
-        "title": "t",
-        "description": "d",
-        "following": {"instruction": "i", "text": "a", "rationale": "r"},
-        "violating": {"instruction": "i", "text": "b", "rationale": "r"},
-    }
+    page = c.post("/principles/new/", form_data())
+    body = api_body()
     api = c.post("/api/principles/", body, content_type="application/json")
     imported = c.post(
         "/api/principles/import/",
-        json.dumps([{**body, "task": None}]),
+        json.dumps([body]),
         content_type="application/json",
     )
     if role in ("author", "author2", "admin_user"):

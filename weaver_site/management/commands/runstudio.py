@@ -19,7 +19,8 @@ WORKERS = {
 }
 
 
-def worker_command(queue: str, extra: list[str] | None = None) -> list[str]:
+def worker_command(queue: str, extra: list[str] | None = None, name: str = "") -> list[str]:
+    """The worker for ``queue`` (comma-separated queues allowed), named ``name@host``."""
     return [
         sys.executable,
         "-m",
@@ -30,7 +31,7 @@ def worker_command(queue: str, extra: list[str] | None = None) -> list[str]:
         "-Q",
         queue,
         "-n",
-        f"{queue}@%h",
+        f"{name or queue}@%h",
         "--loglevel",
         "INFO",
         "--without-gossip",
