@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -295,7 +297,8 @@ class PrincipleImportView(RoleRequiredMixin, View):
                     request,
                     _("Imported %(n)d principles as drafts.") % {"n": len(created)},
                 )
-                return redirect(f"{_list_url()}?owner={request.user.get_username()}")
+                query = urlencode({"owner": request.user.get_username()})
+                return redirect(f"{reverse('principles:list')}?{query}")
         return render(
             request,
             "principles/import.html",
@@ -314,9 +317,3 @@ class PrincipleExportView(RoleRequiredMixin, View):
         )
         response["Content-Disposition"] = 'attachment; filename="principles.json"'
         return response
-
-
-def _list_url() -> str:
-    from django.urls import reverse
-
-    return reverse("principles:list")
