@@ -48,32 +48,17 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import re
 import statistics
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "weaver_site.settings")
-
-import django  # noqa: E402
-
-django.setup()
-
+import harness  # noqa: E402  (sets up Django)
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import (  # noqa: E402
-    CaptureQueriesContext,
-    setup_databases,
-    setup_test_environment,
-    teardown_databases,
-    teardown_test_environment,
-)
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 FILTER = "domain=fiction&language=zh"
@@ -447,31 +432,10 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if connection.vendor != "postgresql" and not args.allow_sqlite:
-        print(
-            f"This benchmark measures PostgreSQL, but the database is {connection.vendor} "
-            f"({connection.settings_dict['ENGINE']}). Set DATABASE_URL, e.g. "
-            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/test, or pass --allow-sqlite.",
-            file=sys.stderr,
-        )
+    if not harness.require_postgresql(args.allow_sqlite):
         return 2
-
-    # setup_test_environment() makes every template render send a signal whose receiver in the
-    # test Client copies the context; that would add one context copy per row to the page's
-    # time. Render as production does (teardown_test_environment() restores its own state).
-    from django.template import Template
-
-    production_render = Template._render
-    setup_test_environment()
-    Template._render = production_render
-    old_config = None
-    try:
-        old_config = setup_databases(verbosity=0, interactive=False)
+    with harness.throwaway_database(production_templates=True):
         return run(args)
-    finally:
-        if old_config is not None:
-            teardown_databases(old_config, verbosity=0)
-        teardown_test_environment()
 
 
 if __name__ == "__main__":

@@ -7,12 +7,36 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from weaver_site.infra import database_url, filesystem_broker_options
 from weaver_site.management.commands.runstudio import worker_command
 
 from .factories import PASSWORD, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("WEAVER_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_broker(tmp_path_factory):
+    """With the embedded broker, tests publish to and their workers read from a private
+    folder, never the studio's own ``var/broker``."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        yield None
+        return
+    from weaver_site.celery import app
+
+    folder = tmp_path_factory.mktemp("broker")
+    options = filesystem_broker_options(folder)
+    saved = (settings.BROKER_DIR, settings.CELERY_BROKER_TRANSPORT_OPTIONS)
+    settings.BROKER_DIR, settings.CELERY_BROKER_TRANSPORT_OPTIONS = folder, options
+    app.conf.broker_transport_options = options
+    if app._pool is not None:  # connections made before this point used the old folder
+        app._pool.force_close_all()
+        app._pool = None
+    yield folder
+    settings.BROKER_DIR, settings.CELERY_BROKER_TRANSPORT_OPTIONS = saved
 
 
 @pytest.fixture(autouse=True)
@@ -85,13 +109,7 @@ def client_for(client):
 
 def database_url_for_subprocess() -> str:
     """The URL of the database this test uses, for worker processes the test starts."""
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{s['NAME']}"
-    user = s.get("USER") or ""
-    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+    return database_url(connection.vendor, connection.settings_dict)
 
 
 @pytest.fixture
@@ -102,7 +120,9 @@ def subprocess_env(tmp_path):
     env["WEAVER_HEARTBEAT_SECONDS"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
     if not env.get("REDIS_URL"):
-        env["WEAVER_BROKER_DIR"] = str(tmp_path / "broker")
+        from django.conf import settings
+
+        env["WEAVER_BROKER_DIR"] = str(settings.BROKER_DIR)
     return env
 
 

@@ -1,4 +1,8 @@
-"""Playwright driving Debian's Chromium against pytest-django's live server."""
+"""Playwright driving Debian's Chromium against pytest-django's live server.
+
+The browser lives per module: Playwright's sync API keeps an event loop running in the main
+thread while it is open, which later tests that start their own loop must not meet.
+"""
 
 import os
 
@@ -9,7 +13,7 @@ from ..conftest import chromium_path
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     executable = chromium_path()
     if executable is None:

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand
 WORKERS = {
     # queue: extra worker arguments
     "default": ["--pool", "prefork", "--concurrency", "2"],
-    "llm": ["--pool", "threads", "--concurrency", "32"],
+    "llm": ["--pool", "threads", "--concurrency", "8"],
     "gpu": ["--pool", "prefork", "--concurrency", "1", "--prefetch-multiplier", "1"],
 }
 
