@@ -235,7 +235,6 @@ LOGGING = {
 # --- Studio ---------------------------------------------------------------------------------
 # Key for API keys stored in the database; defaults to one derived from SECRET_KEY.
 WEAVER_ENCRYPTION_KEY = env.str("WEAVER_ENCRYPTION_KEY", default="")
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour, and no deprecation warning
 WEAVER_IMPORT_MAX_BYTES = env.int("WEAVER_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEAVER_IMPORT_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = WEAVER_IMPORT_MAX_BYTES

@@ -1,5 +1,7 @@
 from rest_framework.routers import DefaultRouter
 
+from weaver_site.llm.api import EndpointViewSet, JobViewSet
+
 from .views import DomainViewSet, PrincipleViewSet, SubdomainViewSet, TaskViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -8,5 +10,7 @@ router.register("domains", DomainViewSet)
 router.register("subdomains", SubdomainViewSet)
 router.register("tasks", TaskViewSet)
 router.register("principles", PrincipleViewSet, basename="principle")
+router.register("llm/endpoints", EndpointViewSet)
+router.register("jobs", JobViewSet)
 
 urlpatterns = router.urls

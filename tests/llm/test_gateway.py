@@ -296,3 +296,27 @@ def test_admin_stores_a_typed_key_encrypted(db, client_for, admin_user, llm_serv
         "sk-typed-in-1234"
         not in c.get(f"/admin/llm/endpoint/{endpoint.pk}/change/").content.decode()
     )
+
+
+def test_endpoints_api_never_returns_keys(make_endpoint, client_for, engineer, author):
+    secret = "sk-api-SECRET-abcdef0123"
+    endpoint = make_endpoint()
+    endpoint.set_api_key(secret)
+    endpoint.save()
+    response = client_for(engineer).get("/api/llm/endpoints/")
+    assert response.status_code == 200
+    (record,) = response.json()["results"]
+    assert record["has_api_key"] is True and record["name"] == "fake"
+    assert secret not in response.content.decode()
+    assert "api_key_encrypted" not in record and "api_key_env" not in record
+    assert client_for(engineer).get(f"/api/llm/endpoints/{endpoint.pk}/").status_code == 200
+    assert client_for(author).get("/api/llm/endpoints/").status_code == 403
+    assert client_for(author).get("/api/jobs/").status_code == 403
+
+
+def test_jobs_api_shows_spend(make_endpoint, llm_server, client_for, engineer):
+    endpoint = make_endpoint(input_price_per_million=Decimal("1"))
+    job = Job.objects.create(kind="test", budget_usd=Decimal("1"))
+    list(batch(endpoint, [ask("one"), ask("two")], job=job))
+    record = client_for(engineer).get(f"/api/jobs/{job.pk}/").json()
+    assert record["calls"] == 2 and Decimal(record["spent_usd"]) > 0

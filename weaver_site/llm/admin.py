@@ -10,6 +10,12 @@ from .services import endpoint_test_connection
 class EndpointForm(forms.ModelForm):
     """The API key is write-only: typed in, stored encrypted, never shown back."""
 
+    base_url = forms.URLField(
+        label=_("base URL"),
+        required=False,
+        assume_scheme="https",
+        help_text=Endpoint._meta.get_field("base_url").help_text,
+    )
     api_key = forms.CharField(
         label=_("API key"),
         required=False,
