@@ -153,6 +153,8 @@ class _Runner:
         self.pending: list[tuple[LLMResult, Decimal]] = []
         self.unrecorded = 0  # requests of this batch whose result is not queued for writing yet
         self.limiter: EndpointLimiter | None = None
+        self.budget_stop = ""  # set by the first refusal: the rest of the batch is not sent
+        self.closing = False
 
     async def on(self, pool, fn, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(pool, lambda: fn(*args, **kwargs))
@@ -204,9 +206,8 @@ class _Runner:
         try:
             await asyncio.gather(*(one(r, h) for r, h in zip(requests, hashes, strict=True)))
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            self.closing = True
+            await flusher  # finishes its current write (never cut off halfway)
             await self._flush()
             close = getattr(self.backend, "aclose", None)
             if close is not None:
@@ -220,6 +221,9 @@ class _Runner:
         params = {**self.endpoint.default_params, **req.params}
         result = LLMResult(request=req, endpoint_id=self.endpoint.pk, request_hash=h, status="")
         estimate = Decimal("0")
+        if self.budget_stop:
+            result.status, result.error = CallStatus.BUDGET, self.budget_stop
+            return result, estimate
         if self.budgeted:
             _, estimate = budget.estimate_cost(self.endpoint, req.messages, params)
             try:
@@ -231,6 +235,7 @@ class _Runner:
                     amount=estimate,
                 )
             except budget.BudgetExceeded as exc:
+                self.budget_stop = str(exc)
                 result.status, result.error = CallStatus.BUDGET, str(exc)
                 return result, Decimal("0")
         messages = list(req.messages)
@@ -330,7 +335,7 @@ class _Runner:
             await self._flush()
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not self.closing:
             await asyncio.sleep(self.FLUSH_SECONDS)
             await self._flush()
 
