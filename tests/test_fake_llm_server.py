@@ -8,17 +8,31 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
 from tests.fakes.llm_server import FakeLLMServer, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
+    """A plain HTTP call with the standard library: (status, JSON body)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
 
 
 @pytest.fixture
@@ -193,10 +207,10 @@ def test_streaming_is_refused(server: FakeLLMServer, client: openai.OpenAI) -> N
 def test_models_and_unknown_paths(server: FakeLLMServer, client: openai.OpenAI) -> None:
     assert [model.id for model in client.models.list()] == ["fake-model"]
 
-    response = httpx.post(f"{server.url}/embeddings", json={"input": "x"})
+    status, body = _http("POST", f"{server.url}/embeddings", {"input": "x"})
 
-    assert response.status_code == 404
-    assert response.json() == {
+    assert status == 404
+    assert body == {
         "error": {
             "message": "Invalid URL (POST /v1/embeddings)",
             "type": "invalid_request_error",
@@ -334,11 +348,11 @@ def test_command_line_server() -> None:
             assert ask(sdk).choices[0].message.content == "pong"
 
         stats_url = url.removesuffix("/v1") + "/stats"
-        stats = httpx.get(stats_url).json()
+        stats = _http("GET", stats_url)[1]
         assert stats["requests"] == 1
         assert stats["peak_concurrency"] == 1
-        assert httpx.post(f"{stats_url}/reset").status_code == 200
-        assert httpx.get(stats_url).json()["requests"] == 0
+        assert _http("POST", f"{stats_url}/reset")[0] == 200
+        assert _http("GET", stats_url)[1]["requests"] == 0
     finally:
         process.terminate()
         try:
