@@ -1,0 +1,1 @@
+"""Celery tasks of the corpus (filled in by the corpus work)."""
