@@ -74,6 +74,10 @@ class Job(models.Model):
         default=0,
         help_text=_("Estimated cost of calls in flight."),
     )
+    params = models.JSONField(
+        _("parameters"), default=dict, blank=True,
+        help_text=_("What the job works on and how, as it was started."),
+    )
     total = models.PositiveIntegerField(_("items"), default=0)
     done = models.PositiveIntegerField(_("items done"), default=0)
     failed = models.PositiveIntegerField(_("items failed"), default=0)

@@ -236,5 +236,8 @@ LOGGING = {
 # Key for API keys stored in the database; defaults to one derived from SECRET_KEY.
 WEAVER_ENCRYPTION_KEY = env.str("WEAVER_ENCRYPTION_KEY", default="")
 WEAVER_IMPORT_MAX_BYTES = env.int("WEAVER_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
+# Corpus uploads stream to disk, so they may be far larger than a request body in memory.
+WEAVER_CORPUS_UPLOAD_MAX_BYTES = env.int("WEAVER_CORPUS_UPLOAD_MAX_BYTES", default=2 * 1024**3)
+WEAVER_CORPUS_TEXT_MAX_CHARS = env.int("WEAVER_CORPUS_TEXT_MAX_CHARS", default=200_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEAVER_IMPORT_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = WEAVER_IMPORT_MAX_BYTES

@@ -1,1 +1,32 @@
 """Celery tasks of the corpus (filled in by the corpus work)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+__all__ = ["run_dedup", "run_filter"]
+
+
+@shared_task(name="corpus.filter")
+def run_filter(import_id: int | None = None, config: dict[str, Any] | None = None) -> dict:
+    """Run the quality filter on the texts of one import (all of them, so a re-run with new
+    thresholds re-judges them), or on every text still pending. ``config`` overrides
+    :class:`~pairs.corpus.quality.QualityConfig` defaults by name."""
+    from pairs.corpus.quality import QualityConfig, corpus_filter_run
+    from pairs.models import CorpusText, Verdict
+
+    if import_id is not None:
+        texts = CorpusText.objects.filter(corpus_import_id=import_id)
+    else:
+        texts = CorpusText.objects.filter(verdict=Verdict.PENDING)
+    return corpus_filter_run(queryset_or_ids=texts, config=QualityConfig.from_dict(config))
+
+
+@shared_task(name="corpus.dedup")
+def run_dedup() -> dict:
+    """Find near-duplicates across the whole corpus and rebuild the clusters."""
+    from pairs.corpus.neardup import near_duplicates_find
+
+    return near_duplicates_find()

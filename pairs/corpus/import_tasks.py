@@ -1,1 +1,16 @@
 """Celery tasks of the corpus (filled in by the corpus work)."""
+
+from celery import shared_task
+
+__all__ = ["run_import"]
+
+
+@shared_task(name="corpus.import", acks_late=True, reject_on_worker_lost=True)
+def run_import(import_id: int) -> None:
+    """Run (or resume) one corpus import; a second delivery does no harm."""
+    from pairs.corpus.importer import corpus_import_run
+    from pairs.models import CorpusImport
+
+    corpus_import = CorpusImport.objects.filter(pk=import_id).first()
+    if corpus_import is not None:
+        corpus_import_run(corpus_import=corpus_import)

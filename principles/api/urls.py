@@ -1,5 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
+from pairs.api import CorpusImportViewSet, CorpusTextViewSet, SelectionViewSet
 from weaver_site.llm.api import EndpointViewSet, JobViewSet
 
 from .views import DomainViewSet, PrincipleViewSet, SubdomainViewSet, TaskViewSet
@@ -12,5 +13,8 @@ router.register("tasks", TaskViewSet)
 router.register("principles", PrincipleViewSet, basename="principle")
 router.register("llm/endpoints", EndpointViewSet)
 router.register("jobs", JobViewSet)
+router.register("corpus/imports", CorpusImportViewSet, basename="corpus-import")
+router.register("corpus/texts", CorpusTextViewSet, basename="corpus-text")
+router.register("corpus/selections", SelectionViewSet, basename="corpus-selection")
 
 urlpatterns = router.urls

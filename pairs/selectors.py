@@ -1,0 +1,220 @@
+"""Reads of the corpus: imports and their issues, texts with filters, statistics, selections.
+
+Every list is bounded by the caller's paginator; every query that walks relations names them in
+``select_related``/``prefetch_related`` so a page costs a fixed number of queries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from principles.models import Domain, Subdomain
+
+from .models import (
+    CorpusImport,
+    CorpusText,
+    ImportIssue,
+    Selection,
+    SelectionItem,
+    TextSpan,
+    Verdict,
+)
+
+#: Columns the text lists need; the text body is read too (for search), never the MinHash.
+TEXT_LIST_DEFER = ("minhash", "llm_reason", "verdict_reasons")
+
+
+def import_list() -> QuerySet[CorpusImport]:
+    return CorpusImport.objects.select_related("created_by").order_by("-created_at", "-id")
+
+
+def import_get(*, pk) -> CorpusImport | None:
+    return import_list().filter(pk=pk).first()
+
+
+def import_issues(*, corpus_import: CorpusImport) -> QuerySet[ImportIssue]:
+    return corpus_import.issues.order_by("file", "line")
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class TextFilters:
+    """The corpus browser's filters, read from query parameters (page and API alike)."""
+
+    q: str = ""
+    language: str = ""
+    domain: str = ""
+    subdomain: str = ""
+    verdict: str = ""
+    score_min: int | None = None
+    score_max: int | None = None
+    selection: int | None = None
+    corpus_import: int | None = None
+    active: bool = False
+
+    @classmethod
+    def from_params(cls, params) -> TextFilters:
+        verdict = params.get("verdict", "")
+        return cls(
+            q=(params.get("q") or "").strip()[:200],
+            language=(params.get("language") or "").strip()[:8],
+            domain=(params.get("domain") or "").strip()[:64],
+            subdomain=(params.get("subdomain") or "").strip()[:64],
+            verdict=verdict if verdict in Verdict.values else "",
+            score_min=_int(params.get("score_min")),
+            score_max=_int(params.get("score_max")),
+            selection=_int(params.get("selection")),
+            corpus_import=_int(params.get("import")),
+            active=(params.get("active") or "") in ("1", "true", "on"),
+        )
+
+    @property
+    def any(self) -> bool:
+        return any(
+            (
+                self.q,
+                self.language,
+                self.domain,
+                self.subdomain,
+                self.verdict,
+                self.score_min is not None,
+                self.score_max is not None,
+                self.selection,
+                self.corpus_import,
+                self.active,
+            )
+        )
+
+
+def text_list(*, filters: TextFilters) -> QuerySet[CorpusText]:
+    qs = CorpusText.objects.select_related("domain", "subdomain", "corpus_import").defer(
+        *TEXT_LIST_DEFER
+    )
+    if filters.q:
+        qs = qs.filter(Q(title__icontains=filters.q) | Q(text__icontains=filters.q))
+    if filters.language:
+        qs = qs.filter(language=filters.language)
+    if filters.domain:
+        qs = qs.filter(domain__slug=filters.domain)
+    if filters.subdomain:
+        qs = qs.filter(subdomain__slug=filters.subdomain)
+    if filters.verdict:
+        qs = qs.filter(verdict=filters.verdict)
+    if filters.score_min is not None:
+        qs = qs.filter(llm_score__gte=filters.score_min)
+    if filters.score_max is not None:
+        qs = qs.filter(llm_score__lte=filters.score_max)
+    if filters.selection:
+        qs = qs.filter(
+            pk__in=SelectionItem.objects.filter(selection_id=filters.selection).values("text_id")
+        )
+    if filters.corpus_import:
+        qs = qs.filter(corpus_import_id=filters.corpus_import)
+    if filters.active:
+        qs = qs.filter(is_active=True)
+    return qs.order_by("id")
+
+
+def text_get(*, pk) -> CorpusText | None:
+    return (
+        CorpusText.objects.select_related(
+            "domain", "subdomain", "corpus_import", "cluster", "llm_endpoint"
+        )
+        .prefetch_related(Prefetch("spans", queryset=TextSpan.objects.order_by("ordinal")))
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def text_cluster_members(*, text: CorpusText) -> list[CorpusText]:
+    if text.cluster_id is None:
+        return []
+    return list(
+        CorpusText.objects.filter(cluster_id=text.cluster_id)
+        .only("id", "title", "text", "is_active", "language", "length", "cluster_id")
+        .order_by("-is_active", "id")[:200]
+    )
+
+
+def text_selections(*, text: CorpusText) -> list[SelectionItem]:
+    return list(
+        SelectionItem.objects.filter(text=text).select_related("selection").order_by("-id")[:50]
+    )
+
+
+def browser_choices() -> dict:
+    """Options of the browser's filters."""
+    return {
+        "domains": list(Domain.objects.all()),
+        "subdomains": list(Subdomain.objects.select_related("domain")),
+        "languages": list(
+            CorpusText.objects.order_by("language").values_list("language", flat=True).distinct()
+        ),
+        "verdicts": Verdict.choices,
+        "selections": list(Selection.objects.only("id", "name").order_by("name")[:500]),
+        "imports": list(CorpusImport.objects.only("id", "name").order_by("-id")[:500]),
+    }
+
+
+def corpus_counts() -> dict:
+    """Text counts per domain, language and verdict."""
+
+    def by(field):
+        return list(CorpusText.objects.values(field).annotate(n=Count("id")).order_by(field))
+
+    domains = {d.pk: d for d in Domain.objects.all()}
+    per_domain = [{"domain": domains.get(row["domain"]), "n": row["n"]} for row in by("domain")]
+    labels = dict(Verdict.choices)
+    per_verdict = [
+        {
+            "verdict": row["verdict"],
+            "label": labels.get(row["verdict"], row["verdict"]),
+            "n": row["n"],
+        }
+        for row in by("verdict")
+    ]
+    return {
+        "total": CorpusText.objects.count(),
+        "per_domain": per_domain,
+        "per_language": by("language"),
+        "per_verdict": per_verdict,
+    }
+
+
+def corpus_values_per_domain() -> dict:
+    """Lengths and LLM scores of the active texts, grouped by domain.
+
+    Two narrow columns per row; a corpus of a few hundred thousand texts fits in memory.
+    """
+    lengths: dict = defaultdict(list)
+    scores: dict = defaultdict(list)
+    rows = CorpusText.objects.filter(is_active=True).values_list("domain_id", "length", "llm_score")
+    for domain_id, length, score in rows.iterator(chunk_size=5000):
+        lengths[domain_id].append(length)
+        if score is not None:
+            scores[domain_id].append(score)
+    domains = {d.pk: d for d in Domain.objects.all()}
+    keys = sorted(set(lengths) | set(scores), key=lambda k: (k is None, str(domains.get(k, ""))))
+    return [{"domain": domains.get(k), "lengths": lengths[k], "scores": scores[k]} for k in keys]
+
+
+def selection_list() -> QuerySet[Selection]:
+    return Selection.objects.select_related("created_by").order_by("-created_at", "-id")
+
+
+def selection_get(*, pk) -> Selection | None:
+    items = SelectionItem.objects.select_related(
+        "text", "text__domain", "text__subdomain"
+    ).order_by("rank", "id")
+    return (
+        selection_list().prefetch_related(Prefetch("items", queryset=items)).filter(pk=pk).first()
+    )

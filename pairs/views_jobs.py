@@ -1,0 +1,168 @@
+"""Pages that start and watch corpus jobs: LLM scoring, and selections."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views import View
+
+from principles.models import Domain
+from weaver_site.llm.models import CallStatus, Endpoint, LLMCall
+from weaver_site.models import Job, JobStatus
+from weaver_site.roles import ADMIN, ENGINEER, RoleRequiredMixin
+
+from .corpus import scoring
+from .corpus.selection import selection_create
+from .models import CorpusImport, Selection
+
+LANGUAGES = [("", _("All")), ("zh", _("Chinese")), ("en", _("English"))]
+
+
+class ScoringForm(forms.Form):
+    endpoint = forms.ModelChoiceField(
+        queryset=Endpoint.objects.filter(is_active=True), label=_("Endpoint")
+    )
+    language = forms.ChoiceField(choices=LANGUAGES, required=False, label=_("Language"))
+    domain = forms.ModelChoiceField(
+        queryset=Domain.objects.all(), to_field_name="slug", required=False, label=_("Domain")
+    )
+    corpus_import = forms.ModelChoiceField(
+        queryset=CorpusImport.objects.all(), required=False, label=_("Import")
+    )
+    budget_usd = forms.DecimalField(
+        label=_("Budget (USD)"),
+        required=False,
+        min_value=0,
+        decimal_places=4,
+        help_text=_("The job stops before the call that would pass it. Empty: no limit."),
+    )
+
+
+class SelectionForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    top_n = forms.IntegerField(label=_("Texts per domain and subdomain"), min_value=1, initial=500)
+    score_weight = forms.FloatField(label=_("Weight of the LLM score"), initial=1.0)
+    signal_weights = forms.CharField(
+        label=_("Weights of the signals"),
+        required=False,
+        help_text=_("e.g. upvotes=1, reads=0.5 (each signal counts by its percentile rank)"),
+    )
+    language = forms.ChoiceField(choices=LANGUAGES, required=False, label=_("Language"))
+    min_score = forms.IntegerField(
+        label=_("Minimum LLM score"), required=False, min_value=1, max_value=5
+    )
+
+    def clean_signal_weights(self) -> dict[str, float]:
+        weights = {}
+        for part in filter(
+            None, (p.strip() for p in self.cleaned_data["signal_weights"].split(","))
+        ):
+            name, sep, value = part.partition("=")
+            try:
+                if not sep or not name.strip():
+                    raise ValueError
+                weights[name.strip()] = float(value)
+            except ValueError:
+                raise ValidationError(
+                    _("Write name=number pairs separated by commas; “%(part)s” is not one."),
+                    params={"part": part},
+                ) from None
+        return weights
+
+
+class _EngineerView(RoleRequiredMixin, View):
+    roles = (ENGINEER, ADMIN)
+
+
+class ScoringStartView(_EngineerView):
+    def get(self, request):
+        return render(request, "pairs/jobs/score_form.html", {"form": ScoringForm()})
+
+    def post(self, request):
+        form = ScoringForm(request.POST)
+        if not form.is_valid():
+            return render(request, "pairs/jobs/score_form.html", {"form": form}, status=400)
+        data = form.cleaned_data
+        job = scoring.corpus_scoring_create(
+            endpoint=data["endpoint"],
+            created_by=request.user,
+            budget_usd=data["budget_usd"],
+            language=data["language"],
+            domain=data["domain"].slug if data["domain"] else "",
+            import_id=data["corpus_import"].pk if data["corpus_import"] else None,
+        )
+        return redirect("pairs:job", pk=job.pk)
+
+
+class JobView(_EngineerView):
+    """A scoring job: live progress, cost against budget, and its failures with raw answers."""
+
+    def get(self, request, pk):
+        job = get_object_or_404(Job, pk=pk, kind=scoring.KIND)
+        failures = Paginator(
+            LLMCall.objects.filter(
+                job=job, status__in=[CallStatus.FAILED, CallStatus.INVALID]
+            ).order_by("-created_at"),
+            20,
+        ).get_page(request.GET.get("page"))
+        ctx = {
+            "job": job,
+            "failures": failures,
+            "finished": job.done + job.failed,
+            "live": job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
+        }
+        template = (
+            "pairs/jobs/_job_status.html"
+            if request.headers.get("HX-Request") == "true"
+            else "pairs/jobs/job.html"
+        )
+        return render(request, template, ctx)
+
+    def post(self, request, pk):
+        """Cancel: the job stops after the chunk in flight."""
+        Job.objects.filter(
+            pk=pk, kind=scoring.KIND, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+        ).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+        return redirect("pairs:job", pk=pk)
+
+
+class SelectionCreateView(_EngineerView):
+    def get(self, request):
+        return render(request, "pairs/jobs/selection_form.html", {"form": SelectionForm()})
+
+    def post(self, request):
+        form = SelectionForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                selection = selection_create(
+                    name=data["name"],
+                    top_n=data["top_n"],
+                    weights={"score": data["score_weight"], "signals": data["signal_weights"]},
+                    filters={"language": data["language"], "min_score": data["min_score"]},
+                    created_by=request.user,
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                return redirect("pairs:selection", pk=selection.pk)
+        return render(request, "pairs/jobs/selection_form.html", {"form": form}, status=400)
+
+
+class SelectionDetailView(_EngineerView):
+    def get(self, request, pk):
+        selection = get_object_or_404(Selection, pk=pk)
+        items = Paginator(
+            selection.items.select_related("text__domain", "text__subdomain").order_by(
+                "text__domain__position", "text__subdomain__position", "rank"
+            ),
+            100,
+        ).get_page(request.GET.get("page"))
+        return render(
+            request, "pairs/jobs/selection.html", {"selection": selection, "items": items}
+        )
