@@ -9,6 +9,7 @@ urlpatterns = [
     path("stats/", views.StatsView.as_view(), name="stats"),
     path("texts/<int:pk>/", views.TextDetailView.as_view(), name="text-detail"),
     path("score/", views_jobs.ScoringStartView.as_view(), name="score"),
+    path("clean/", views_jobs.CleaningView.as_view(), name="clean"),
     path("jobs/<int:pk>/", views_jobs.JobView.as_view(), name="job"),
     path("selections/new/", views_jobs.SelectionCreateView.as_view(), name="selection-create"),
     path("selections/<int:pk>/", views_jobs.SelectionDetailView.as_view(), name="selection"),

@@ -166,3 +166,68 @@ class SelectionDetailView(_EngineerView):
         return render(
             request, "pairs/jobs/selection.html", {"selection": selection, "items": items}
         )
+
+
+class CleaningForm(forms.Form):
+    """Which cleaning steps to run, on which texts, with which quality thresholds."""
+
+    corpus_import = forms.ModelChoiceField(
+        queryset=CorpusImport.objects.all(),
+        required=False,
+        label=_("Import"),
+        help_text=_("Empty: the texts not checked yet (filters) or without spans (spans)."),
+    )
+    run_filters = forms.BooleanField(
+        label=_("Run the quality filters"), required=False, initial=True
+    )
+    run_spans = forms.BooleanField(label=_("Cut texts into spans"), required=False, initial=True)
+    target_chars = forms.IntegerField(
+        label=_("Span target length (characters)"), min_value=100, initial=800
+    )
+    run_dedup = forms.BooleanField(
+        label=_("Find near-duplicates across the corpus"), required=False, initial=True
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from .corpus.quality import QualityConfig
+
+        for name, value in QualityConfig().as_dict().items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            field_class = forms.IntegerField if isinstance(value, int) else forms.FloatField
+            self.fields[f"q_{name}"] = field_class(
+                label=name.replace("_", " "), initial=value, min_value=0, required=True
+            )
+
+    def quality_config(self) -> dict:
+        return {k[2:]: v for k, v in self.cleaned_data.items() if k.startswith("q_")}
+
+
+class CleaningView(_EngineerView):
+    def get(self, request):
+        return render(request, "pairs/jobs/clean_form.html", {"form": CleaningForm()})
+
+    def post(self, request):
+        from django.contrib import messages
+        from django.db import transaction
+
+        from .corpus import cleaning_tasks
+
+        form = CleaningForm(request.POST)
+        if not form.is_valid():
+            return render(request, "pairs/jobs/clean_form.html", {"form": form}, status=400)
+        data = form.cleaned_data
+        import_id = data["corpus_import"].pk if data["corpus_import"] else None
+        if data["run_filters"]:
+            config = form.quality_config()
+            transaction.on_commit(lambda: cleaning_tasks.run_filter.delay(import_id, config))
+        if data["run_spans"]:
+            target = data["target_chars"]
+            transaction.on_commit(lambda: cleaning_tasks.run_spans.delay(import_id, target))
+        if data["run_dedup"]:
+            transaction.on_commit(cleaning_tasks.run_dedup.delay)
+        messages.success(
+            request, _("Started. Verdicts, spans and clusters appear as the worker gets to them.")
+        )
+        return redirect("pairs:clean")

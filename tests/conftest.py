@@ -131,6 +131,8 @@ def celery_worker_process(reference_data, subprocess_env, tmp_path):
     """Start a real Celery worker process; yields a function that starts one per call."""
     procs = []
 
+    _purge_broker()  # messages that earlier tests queued without a worker are not for this one
+
     def start(queues="default,llm,gpu", name="test"):
         log = open(tmp_path / f"worker-{name}.log", "w")  # noqa: SIM115
         command = worker_command(queues, ["--pool", "solo"], name=name)
@@ -154,6 +156,18 @@ def celery_worker_process(reference_data, subprocess_env, tmp_path):
             except subprocess.TimeoutExpired:
                 proc.kill()
         log.close()
+
+
+def _purge_broker() -> None:
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL).delete(*settings.WEAVER_QUEUES)
+        return
+    for message in (settings.BROKER_DIR / "queue").glob("*.msg"):
+        message.unlink(missing_ok=True)
 
 
 def wait_for(predicate, timeout=30.0, interval=0.2, message="condition"):

@@ -56,7 +56,7 @@ def test_a_real_worker_shows_up_per_queue_and_leaves_on_shutdown(
     assert report["queues"]["gpu"]["ok"] and not report["queues"]["llm"]["ok"]
     assert report["broker"]["ok"]
     worker.terminate()
-    assert worker.wait(timeout=30) == 0, worker.log_path.read_text()[-3000:]
+    assert worker.wait(timeout=60) == 0, worker.log_path.read_text()[-3000:]
     # The worker removes its heartbeat as it stops (else it would expire after three beats).
     wait_for(
         lambda: c.get("/api/health/").json()["queues"]["default"]["workers"] == [],

@@ -1,4 +1,4 @@
-"""Celery tasks of the corpus (filled in by the corpus work)."""
+"""Celery tasks that clean the corpus: quality filters, spans, near-duplicates."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-__all__ = ["run_dedup", "run_filter"]
+__all__ = ["run_dedup", "run_filter", "run_prepare", "run_spans"]
 
 
 @shared_task(name="corpus.filter")
@@ -30,3 +30,28 @@ def run_dedup() -> dict:
     from pairs.corpus.neardup import near_duplicates_find
 
     return near_duplicates_find()
+
+
+@shared_task(name="corpus.spans")
+def run_spans(import_id: int | None = None, target_chars: int = 800) -> int:
+    """Cut the texts of one import (or every text without spans) into spans."""
+    from pairs.corpus.spans import corpus_spans_build
+    from pairs.models import CorpusText
+
+    texts = CorpusText.objects.all()
+    if import_id is not None:
+        texts = texts.filter(corpus_import_id=import_id)
+    else:
+        texts = texts.filter(spans__isnull=True)
+    return corpus_spans_build(queryset=texts, target_chars=target_chars)
+
+
+@shared_task(name="corpus.prepare")
+def run_prepare(import_id: int) -> dict:
+    """After an import: filter its texts, cut them into spans, then find near-duplicates
+    across the corpus. Each step is idempotent, so a second delivery does no harm."""
+    return {
+        "filter": run_filter(import_id),
+        "spans": run_spans(import_id),
+        "dedup": run_dedup(),
+    }

@@ -1,4 +1,4 @@
-"""Celery tasks of the corpus (filled in by the corpus work)."""
+"""Celery task of corpus imports (``default`` queue)."""
 
 from celery import shared_task
 
@@ -12,5 +12,11 @@ def run_import(import_id: int) -> None:
     from pairs.models import CorpusImport
 
     corpus_import = CorpusImport.objects.filter(pk=import_id).first()
-    if corpus_import is not None:
-        corpus_import_run(corpus_import=corpus_import)
+    if corpus_import is None:
+        return
+    corpus_import = corpus_import_run(corpus_import=corpus_import)
+    if corpus_import.status == "done":
+        # Then the texts are checked, cut into spans and compared with the corpus.
+        from pairs.corpus.cleaning_tasks import run_prepare
+
+        run_prepare.delay(import_id)

@@ -165,13 +165,33 @@ def split_spans(
 def text_spans_build(*, text, target_chars: int = 800) -> int:
     """Replace the :class:`~pairs.models.TextSpan` rows of ``text`` (a ``CorpusText``) with a
     fresh split; running it again gives the same rows. Returns the number of spans."""
+    from pairs.models import CorpusText
+
+    return corpus_spans_build(
+        queryset=CorpusText.objects.filter(pk=text.pk), target_chars=target_chars
+    )
+
+
+def corpus_spans_build(*, queryset, target_chars: int = 800, batch_size: int = 500) -> int:
+    """Rebuild the spans of every text in ``queryset``, a batch per transaction (texts are
+    read in id order, so a long run holds no lock for long). Returns the number of spans."""
     from pairs.models import TextSpan
 
-    spans = split_spans(text.text, language=text.language, target_chars=target_chars)
-    with transaction.atomic():
-        TextSpan.objects.filter(text=text).delete()
-        TextSpan.objects.bulk_create(
+    total, last = 0, 0
+    base = queryset.order_by("pk").only("pk", "text", "language")
+    while True:
+        texts = list(base.filter(pk__gt=last)[:batch_size])
+        if not texts:
+            return total
+        rows = [
             TextSpan(text=text, ordinal=ordinal, start=start, end=end)
-            for ordinal, (start, end) in enumerate(spans)
-        )
-    return len(spans)
+            for text in texts
+            for ordinal, (start, end) in enumerate(
+                split_spans(text.text, language=text.language, target_chars=target_chars)
+            )
+        ]
+        with transaction.atomic():
+            TextSpan.objects.filter(text__in=texts).delete()
+            TextSpan.objects.bulk_create(rows, batch_size=2000)
+        total += len(rows)
+        last = texts[-1].pk

@@ -570,3 +570,15 @@ def test_import_runs_on_a_real_worker(
     wait_for(finished, timeout=90, message="the import to finish")
     assert imp.status == ImportStatus.DONE, imp.error
     assert imp.imported == EN_LINES == CorpusText.objects.count()
+
+    # The same worker then prepares the texts: quality verdicts, spans, near-duplicates.
+    from pairs.models import TextSpan, Verdict
+
+    def prepared():
+        return (
+            not CorpusText.objects.filter(verdict=Verdict.PENDING).exists()
+            and TextSpan.objects.values("text").distinct().count() == EN_LINES
+            and CorpusText.objects.filter(minhash__isnull=False).count() == EN_LINES
+        )
+
+    wait_for(prepared, timeout=120, message="the texts to be filtered, split and compared")

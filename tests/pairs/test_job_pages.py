@@ -80,3 +80,27 @@ def test_creating_a_selection(client_for, engineer):
     assert selection.params["weights"] == {"score": 1.0, "signals": {"reads": 0.5}}
     page = c.get(response["Location"]).content.decode()
     assert "best" in page and selection.size == 1
+
+
+def test_cleaning_page_starts_the_steps_with_chosen_thresholds(
+    client_for, engineer, author, monkeypatch, django_capture_on_commit_callbacks
+):
+    from pairs.corpus import cleaning_tasks
+
+    calls = []
+    monkeypatch.setattr(cleaning_tasks.run_filter, "delay", lambda *a: calls.append(("filter", a)))
+    monkeypatch.setattr(cleaning_tasks.run_spans, "delay", lambda *a: calls.append(("spans", a)))
+    monkeypatch.setattr(cleaning_tasks.run_dedup, "delay", lambda *a: calls.append(("dedup", a)))
+    assert client_for(author).get("/corpus/clean/").status_code == 403
+    c = client_for(engineer)
+    form = c.get("/corpus/clean/").context["form"]
+    data = {name: field.initial for name, field in form.fields.items() if field.initial is not None}
+    data.update(run_filters="on", run_spans="on", target_chars=500, q_min_chars_en=50)
+    data.pop("run_dedup")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert c.post("/corpus/clean/", data).status_code == 302
+    kinds = [k for k, _ in calls]
+    assert kinds == ["filter", "spans"]
+    assert calls[0][1][1]["min_chars_en"] == 50 and calls[1][1] == (None, 500)
+    bad = c.post("/corpus/clean/", {**data, "q_max_digit_ratio": "-1"})
+    assert bad.status_code == 400
