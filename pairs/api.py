@@ -10,10 +10,14 @@ from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from weaver_site.llm.api import JobSerializer
+from weaver_site.llm.models import Endpoint
 from weaver_site.roles import ADMIN, ENGINEER
 
 from . import selectors
 from .corpus import importer
+from .corpus.scoring import corpus_scoring_create
+from .corpus.selection import selection_create
 from .models import (
     CorpusImport,
     CorpusText,
@@ -304,3 +308,53 @@ class SelectionViewSet(viewsets.ReadOnlyModelViewSet):
         if selection is None:
             raise Http404
         return selection
+
+
+class SelectionCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    top_n = serializers.IntegerField(min_value=1)
+    weights = serializers.DictField(
+        required=False,
+        help_text='{"score": 1.0, "signals": {"upvotes": 0.5}}: see pairs/corpus/selection.py',
+    )
+    filters = serializers.DictField(
+        required=False, help_text='{"language": "zh", "domain": "fiction", "min_score": 3}'
+    )
+
+
+class ScoringJobSerializer(serializers.Serializer):
+    endpoint = serializers.PrimaryKeyRelatedField(queryset=Endpoint.objects.filter(is_active=True))
+    budget_usd = serializers.DecimalField(
+        max_digits=12, decimal_places=4, min_value=0, required=False, allow_null=True
+    )
+    language = serializers.ChoiceField(choices=["", "zh", "en"], required=False, default="")
+    domain = serializers.SlugField(required=False, default="")
+    import_id = serializers.IntegerField(required=False, allow_null=True)
+
+
+class SelectionWriteViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Create a selection: the top ``top_n`` texts per domain and subdomain."""
+
+    required_roles = CORPUS_ROLES
+    serializer_class = SelectionCreateSerializer
+
+    @extend_schema(request=SelectionCreateSerializer, responses={201: SelectionSerializer})
+    def create(self, request, *args, **kwargs):
+        data = SelectionCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        selection = selection_create(created_by=request.user, **data.validated_data)
+        return Response(SelectionSerializer(selection).data, status=status.HTTP_201_CREATED)
+
+
+class ScoringJobViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Start an LLM quality-scoring job; watch it at ``/api/jobs/{id}/``."""
+
+    required_roles = CORPUS_ROLES
+    serializer_class = ScoringJobSerializer
+
+    @extend_schema(request=ScoringJobSerializer, responses={201: JobSerializer})
+    def create(self, request, *args, **kwargs):
+        data = ScoringJobSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = corpus_scoring_create(created_by=request.user, **data.validated_data)
+        return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)

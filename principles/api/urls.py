@@ -1,6 +1,12 @@
 from rest_framework.routers import DefaultRouter
 
-from pairs.api import CorpusImportViewSet, CorpusTextViewSet, SelectionViewSet
+from pairs.api import (
+    CorpusImportViewSet,
+    CorpusTextViewSet,
+    ScoringJobViewSet,
+    SelectionViewSet,
+    SelectionWriteViewSet,
+)
 from weaver_site.llm.api import EndpointViewSet, JobViewSet
 
 from .views import DomainViewSet, PrincipleViewSet, SubdomainViewSet, TaskViewSet
@@ -16,5 +22,7 @@ router.register("jobs", JobViewSet)
 router.register("corpus/imports", CorpusImportViewSet, basename="corpus-import")
 router.register("corpus/texts", CorpusTextViewSet, basename="corpus-text")
 router.register("corpus/selections", SelectionViewSet, basename="corpus-selection")
+router.register("corpus/new-selection", SelectionWriteViewSet, basename="corpus-new-selection")
+router.register("corpus/scoring-jobs", ScoringJobViewSet, basename="corpus-scoring-job")
 
 urlpatterns = router.urls

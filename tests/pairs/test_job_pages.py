@@ -104,3 +104,31 @@ def test_cleaning_page_starts_the_steps_with_chosen_thresholds(
     assert calls[0][1][1]["min_chars_en"] == 50 and calls[1][1] == (None, 500)
     bad = c.post("/corpus/clean/", {**data, "q_max_digit_ratio": "-1"})
     assert bad.status_code == 400
+
+
+def test_api_creates_selections_and_scoring_jobs(
+    client_for, engineer, author, monkeypatch, django_capture_on_commit_callbacks
+):
+    from pairs.corpus import scoring_tasks
+
+    monkeypatch.setattr(scoring_tasks.run_scoring, "delay", lambda job_id: None)
+    make_texts([{"text": "a", "llm_score": 4}, {"text": "b", "llm_score": 2}])
+    endpoint = Endpoint.objects.create(name="e", base_url="http://127.0.0.1:9/v1", model="m")
+    c = client_for(engineer)
+    body = {"name": "api-sel", "top_n": 1, "weights": {"score": 1.0, "signals": {}}}
+    response = c.post("/api/corpus/new-selection/", body, content_type="application/json")
+    assert response.status_code == 201 and response.json()["name"] == "api-sel"
+    dup = c.post("/api/corpus/new-selection/", body, content_type="application/json")
+    assert dup.status_code == 400 and "name" in dup.json()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = c.post(
+            "/api/corpus/scoring-jobs/",
+            {"endpoint": endpoint.pk, "budget_usd": "1.5"},
+            content_type="application/json",
+        )
+    assert (
+        job.status_code == 201 and job.json()["total"] == 2 and job.json()["budget_usd"] == "1.5000"
+    )
+    assert c.get(f"/api/jobs/{job.json()['id']}/").json()["kind"] == "corpus.score"
+    for url in ("/api/corpus/new-selection/", "/api/corpus/scoring-jobs/"):
+        assert client_for(author).post(url, {}, content_type="application/json").status_code == 403
