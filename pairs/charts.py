@@ -61,7 +61,7 @@ def histogram_svg(
 ) -> SafeString:
     """An accessible SVG histogram of ``values``; every text is escaped."""
     data = bins_for(values, bins=bins, low=low, high=high)
-    tid, did = f"{chart_id}-title", f"{chart_id}-desc"
+    tid, did = escape(f"{chart_id}-title"), escape(f"{chart_id}-desc")
     desc = description or title
     parts = [
         f'<svg class="histogram" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
