@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from principles.models import Language
 from weaver_site.llm.api import JobSerializer
 from weaver_site.llm.models import Endpoint
 from weaver_site.roles import ADMIN, ENGINEER
@@ -327,7 +328,9 @@ class ScoringJobSerializer(serializers.Serializer):
     budget_usd = serializers.DecimalField(
         max_digits=12, decimal_places=4, min_value=0, required=False, allow_null=True
     )
-    language = serializers.ChoiceField(choices=["", "zh", "en"], required=False, default="")
+    language = serializers.ChoiceField(
+        choices=Language.choices, required=False, allow_blank=True, default=""
+    )
     domain = serializers.SlugField(required=False, default="")
     import_id = serializers.IntegerField(required=False, allow_null=True)
 

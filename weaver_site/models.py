@@ -75,7 +75,9 @@ class Job(models.Model):
         help_text=_("Estimated cost of calls in flight."),
     )
     params = models.JSONField(
-        _("parameters"), default=dict, blank=True,
+        _("parameters"),
+        default=dict,
+        blank=True,
         help_text=_("What the job works on and how, as it was started."),
     )
     total = models.PositiveIntegerField(_("items"), default=0)
