@@ -18,7 +18,7 @@ from django.http import HttpResponse
 from django.urls import path as url_path
 from django.views.decorators.csrf import csrf_exempt
 
-from pairs.corpus import importer, readers
+from pairs.corpus import importer, readers, uploads
 from pairs.corpus.importer import (
     LimitedUploadHandler,
     corpus_import_cancel,
@@ -527,7 +527,7 @@ def upload_view(request):
     request.upload_handlers.insert(0, LimitedUploadHandler(request))
     files = request.FILES
     if getattr(request, "upload_over_limit", None):
-        return HttpResponse(importer._too_large_message(request.upload_over_limit), status=413)
+        return HttpResponse(uploads._too_large_message(request.upload_over_limit), status=413)
     imp = corpus_import_create(
         uploaded_file=files["file"], format="jsonl", name="web", created_by=None
     )
