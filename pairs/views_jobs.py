@@ -168,6 +168,27 @@ class SelectionDetailView(_EngineerView):
         )
 
 
+THRESHOLD_LABELS = {
+    "min_chars_zh": _("Shortest Chinese text (visible characters)"),
+    "max_chars_zh": _("Longest Chinese text (visible characters)"),
+    "min_chars_en": _("Shortest English text (visible characters)"),
+    "max_chars_en": _("Longest English text (visible characters)"),
+    "max_duplicate_line_share": _("Largest share of duplicate lines"),
+    "duplicate_line_min_chars": _("Shortest line counted as a duplicate (characters)"),
+    "max_repeated_ngram_share": _("Largest share of text in repeated n-grams"),
+    "ngram_words_en": _("n-gram size in English (words)"),
+    "ngram_chars_zh": _("n-gram size in Chinese (characters)"),
+    "max_symbol_ratio": _("Largest share of symbols"),
+    "max_digit_ratio": _("Largest share of digits"),
+    "max_url_ratio": _("Largest share of URLs and e-mail addresses"),
+    "max_boilerplate_share": _("Largest share of boilerplate lines"),
+    "max_mojibake_per_1000": _("Most mojibake sequences per 1,000 characters"),
+    "max_control_chars": _("Most control characters"),
+    "min_cjk_ratio_zh": _("Smallest share of Chinese characters in Chinese text"),
+    "max_cjk_ratio_en": _("Largest share of Chinese characters in English text"),
+}
+
+
 class CleaningForm(forms.Form):
     """Which cleaning steps to run, on which texts, with which quality thresholds."""
 
@@ -197,7 +218,10 @@ class CleaningForm(forms.Form):
                 continue
             field_class = forms.IntegerField if isinstance(value, int) else forms.FloatField
             self.fields[f"q_{name}"] = field_class(
-                label=name.replace("_", " "), initial=value, min_value=0, required=True
+                label=THRESHOLD_LABELS.get(name, name.replace("_", " ")),
+                initial=value,
+                min_value=0,
+                required=True,
             )
 
     def quality_config(self) -> dict:
