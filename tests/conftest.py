@@ -13,6 +13,11 @@ from weaver_site.management.commands.runstudio import worker_command
 from .factories import PASSWORD, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
+# The shared sample corpus sits beside the checkout (``../shared/corpus``), as on CI.
+SHARED_CORPUS = next(
+    (p for p in (ROOT.parent / "shared" / "corpus", Path("/work/shared/corpus")) if p.exists()),
+    ROOT.parent / "shared" / "corpus",
+)
 CHROMIUM = os.environ.get("WEAVER_CHROMIUM", "/usr/bin/chromium")
 
 

@@ -7,9 +7,9 @@ from playwright.sync_api import expect
 
 from pairs.models import CorpusImport, CorpusText, ImportStatus
 
-CORPUS = Path("/work/shared/corpus")
-if not CORPUS.exists():  # the copy beside the repository
-    CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+from ..conftest import SHARED_CORPUS
+
+CORPUS = SHARED_CORPUS
 ZH, EN = CORPUS / "zh.jsonl", CORPUS / "en.jsonl"
 MAPPING = {
     "text": "text",

@@ -15,11 +15,9 @@ from pairs.corpus.quality import QualityConfig, check_text, corpus_filter_run
 from pairs.corpus.spans import split_spans, text_spans_build
 from pairs.models import CorpusImport, CorpusText, NearDuplicateCluster, TextSpan, Verdict
 
-from ..conftest import wait_for
+from ..conftest import SHARED_CORPUS, wait_for
 
-CORPUS = Path("/work/shared/corpus")
-if not CORPUS.exists():  # the copy beside the repository
-    CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CORPUS = SHARED_CORPUS
 if not CORPUS.exists():
     pytest.skip("the sample corpus is not available", allow_module_level=True)
 

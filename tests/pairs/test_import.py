@@ -30,9 +30,9 @@ from pairs.corpus.importer import (
 from pairs.corpus.normalize import content_hash, normalize_text, visible_length
 from pairs.models import CorpusImport, CorpusText, ImportIssue, ImportStatus
 from principles.models import Domain, Subdomain
-from tests.conftest import wait_for
+from tests.conftest import SHARED_CORPUS, wait_for
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = SHARED_CORPUS
 ZH = CORPUS / "zh.jsonl"
 EN = CORPUS / "en.jsonl"
 ZH_LINES = 267
