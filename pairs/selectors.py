@@ -218,3 +218,30 @@ def selection_get(*, pk) -> Selection | None:
     return (
         selection_list().prefetch_related(Prefetch("items", queryset=items)).filter(pk=pk).first()
     )
+
+
+def candidate_texts(
+    *,
+    language: str = "",
+    domain: str = "",
+    subdomain: str = "",
+    import_id: int | None = None,
+    text_ids: list[int] | None = None,
+    min_score: int | None = None,
+) -> QuerySet[CorpusText]:
+    """The texts later steps work on (scoring, selections): active, not filtered out, and
+    matching whichever filters are given."""
+    qs = CorpusText.objects.filter(is_active=True).exclude(verdict=Verdict.DROP)
+    if language:
+        qs = qs.filter(language=language)
+    if domain:
+        qs = qs.filter(domain__slug=domain)
+    if subdomain:
+        qs = qs.filter(subdomain__slug=subdomain)
+    if import_id:
+        qs = qs.filter(corpus_import_id=import_id)
+    if text_ids:
+        qs = qs.filter(pk__in=text_ids)
+    if min_score:
+        qs = qs.filter(llm_score__gte=int(min_score))
+    return qs

@@ -18,6 +18,17 @@ SHARED_CORPUS = next(
     (p for p in (ROOT.parent / "shared" / "corpus", Path("/work/shared/corpus")) if p.exists()),
     ROOT.parent / "shared" / "corpus",
 )
+# How the sample corpus's fields map onto a corpus text (see ../shared/corpus/README.md).
+SHARED_CORPUS_MAPPING = {
+    "text": "text",
+    "title": "title",
+    "author": "author",
+    "language": "lang",
+    "domain": "domain",
+    "licence": "license",
+    "source": "source",
+    "external_id": "id",
+}
 CHROMIUM = os.environ.get("WEAVER_CHROMIUM", "/usr/bin/chromium")
 
 

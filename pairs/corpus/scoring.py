@@ -19,7 +19,8 @@ from weaver_site.llm.gateway import LLMRequest, batch
 from weaver_site.llm.models import Endpoint
 from weaver_site.models import Job, JobStatus
 
-from ..models import CorpusText, Verdict
+from ..models import CorpusText
+from ..selectors import candidate_texts
 
 KIND = "corpus.score"
 PROMPT_VERSION = "quality-v1"
@@ -91,17 +92,13 @@ def scoring_messages(text: CorpusText) -> list[dict]:
 def _targets(job: Job) -> QuerySet[CorpusText]:
     """The texts a scoring job still has to score."""
     p = job.params
-    qs = CorpusText.objects.filter(is_active=True).exclude(verdict=Verdict.DROP)
-    if p.get("language"):
-        qs = qs.filter(language=p["language"])
-    if p.get("domain"):
-        qs = qs.filter(domain__slug=p["domain"])
-    if p.get("subdomain"):
-        qs = qs.filter(subdomain__slug=p["subdomain"])
-    if p.get("import_id"):
-        qs = qs.filter(corpus_import_id=p["import_id"])
-    if p.get("text_ids"):
-        qs = qs.filter(pk__in=p["text_ids"])
+    qs = candidate_texts(
+        language=p.get("language", ""),
+        domain=p.get("domain", ""),
+        subdomain=p.get("subdomain", ""),
+        import_id=p.get("import_id"),
+        text_ids=p.get("text_ids"),
+    )
     done = Q(llm_prompt_version=PROMPT_VERSION, llm_endpoint_id=p["endpoint_id"])
     return qs.exclude(done & Q(llm_score__isnull=False)).order_by("pk")
 

@@ -22,7 +22,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from ..models import CorpusText, Selection, SelectionItem, Verdict
+from ..models import Selection, SelectionItem
+from ..selectors import candidate_texts
 
 DEFAULT_WEIGHTS = {"score": 1.0, "signals": {}}
 
@@ -34,19 +35,6 @@ def _percentile_ranks(values: list[float]) -> list[float]:
     ordered = sorted(values)
     n = len(values) - 1
     return [((bisect_left(ordered, v) + bisect_right(ordered, v) - 1) / 2) / n for v in values]
-
-
-def selection_candidates(*, filters: dict):
-    qs = CorpusText.objects.filter(is_active=True).exclude(verdict=Verdict.DROP)
-    if filters.get("language"):
-        qs = qs.filter(language=filters["language"])
-    if filters.get("domain"):
-        qs = qs.filter(domain__slug=filters["domain"])
-    if filters.get("min_score"):
-        qs = qs.filter(llm_score__gte=int(filters["min_score"]))
-    if filters.get("import_id"):
-        qs = qs.filter(corpus_import_id=filters["import_id"])
-    return qs
 
 
 def selection_create(
@@ -74,7 +62,8 @@ def selection_create(
         raise ValidationError(errors)
 
     groups: dict[tuple, list[tuple[int, int | None, dict]]] = defaultdict(list)
-    rows = selection_candidates(filters=filters).values_list(
+    known = ("language", "domain", "import_id", "min_score")
+    rows = candidate_texts(**{k: v for k, v in filters.items() if k in known}).values_list(
         "pk", "domain_id", "subdomain_id", "llm_score", "signals"
     )
     for pk, domain_id, subdomain_id, score, signals in rows.iterator(chunk_size=5000):

@@ -7,19 +7,11 @@ from playwright.sync_api import expect
 
 from pairs.models import CorpusImport, CorpusText, ImportStatus
 
-from ..conftest import SHARED_CORPUS
+from ..conftest import SHARED_CORPUS, SHARED_CORPUS_MAPPING
 
 CORPUS = SHARED_CORPUS
 ZH, EN = CORPUS / "zh.jsonl", CORPUS / "en.jsonl"
-MAPPING = {
-    "text": "text",
-    "title": "title",
-    "author": "author",
-    "language": "lang",
-    "domain": "domain",
-    "licence": "license",
-    "source": "source",
-}
+MAPPING = SHARED_CORPUS_MAPPING
 IMPORT_TIMEOUT_MS = 120_000
 
 

@@ -30,23 +30,14 @@ from pairs.corpus.importer import (
 from pairs.corpus.normalize import content_hash, normalize_text, visible_length
 from pairs.models import CorpusImport, CorpusText, ImportIssue, ImportStatus
 from principles.models import Domain, Subdomain
-from tests.conftest import SHARED_CORPUS, wait_for
+from tests.conftest import SHARED_CORPUS, SHARED_CORPUS_MAPPING, wait_for
 
 CORPUS = SHARED_CORPUS
 ZH = CORPUS / "zh.jsonl"
 EN = CORPUS / "en.jsonl"
 ZH_LINES = 267
 EN_LINES = 238
-CORPUS_MAPPING = {
-    "text": "text",
-    "title": "title",
-    "author": "author",
-    "language": "lang",
-    "domain": "domain",
-    "licence": "license",
-    "source": "source",
-    "external_id": "id",
-}
+CORPUS_MAPPING = SHARED_CORPUS_MAPPING
 
 needs_corpus = pytest.mark.skipif(not ZH.exists(), reason="the shared sample corpus is absent")
 

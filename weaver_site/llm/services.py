@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Count, Q
+from django.db.models.functions import Mod
 from django.utils import timezone
 
 from weaver_site.models import Job, JobStatus
@@ -81,13 +82,13 @@ def batch_job_run(*, job: Job, shard: int = 0, shards: int = 1) -> None:
     Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
         status=JobStatus.RUNNING, started_at=timezone.now()
     )
-    items = [
-        item
-        for item in BatchItem.objects.filter(job=job, status=ItemStatus.PENDING)
+    items = list(
+        BatchItem.objects.filter(job=job, status=ItemStatus.PENDING)
+        .annotate(shard=Mod("position", shards))
+        .filter(shard=shard)
         .select_related("endpoint")
         .order_by("position")
-        if item.position % shards == shard
-    ]
+    )
     by_endpoint: dict[int, list[BatchItem]] = {}
     for item in items:
         by_endpoint.setdefault(item.endpoint_id, []).append(item)
