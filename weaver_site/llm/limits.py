@@ -5,14 +5,18 @@ With Redis as the broker the state lives in Redis (atomic Lua scripts), so all w
 machines share it. With the embedded broker it lives in a file under ``WEAVER_DATA_DIR``,
 guarded by ``fcntl`` locks, which is correct for every process on the one machine.
 
-Slots are leases: a process that dies holding one loses it after ``lease_seconds``.
+Slots are leases of :data:`LEASE_SECONDS`, renewed every :data:`RENEW_SECONDS` while held:
+a process that dies holding one (a killed worker) loses it within the lease, so the workers
+that carry on get the endpoint's whole concurrency back within seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
+import logging
 import os
 import random
 import time
@@ -21,6 +25,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 15.0
+RENEW_SECONDS = 4.0
 
 _SEM_ACQUIRE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -70,6 +79,11 @@ class RedisStore:
 
     async def release(self, key, holder) -> None:
         await self.client.zrem(key, holder)
+
+    async def renew(self, key, holders, lease) -> None:
+        """Extend the leases of ``holders`` still in the set (never re-adds a lost one)."""
+        until = time.time() + lease
+        await self.client.zadd(key, {h: until for h in holders}, xx=True)
 
     async def take(self, key, per_minute, n) -> float:
         args = [per_minute, per_minute / 60.0, time.time(), n]
@@ -123,6 +137,15 @@ class FileStore:
 
     async def release(self, key, holder) -> None:
         self._update(key, lambda state: state.get("holders", {}).pop(holder, None))
+
+    async def renew(self, key, holders, lease) -> None:
+        def change(state):
+            until = time.time() + lease
+            for holder in holders:
+                if holder in state.get("holders", {}):
+                    state["holders"][holder]["until"] = until
+
+        self._update(key, change)
 
     async def take(self, key, per_minute, n) -> float:
         def change(state):
@@ -181,9 +204,11 @@ class EndpointLimiter:
         self.key = f"weaver:llm:{endpoint.pk}"
         self.sem_key = f"{self.key}:sem"
         self.local = asyncio.Semaphore(endpoint.max_concurrency)
-        self.lease = endpoint.timeout_seconds + 60
+        self.lease = LEASE_SECONDS
         self.waiting = 0
         self.idle: list[tuple[str, float]] = []  # global slots held for the next local request
+        self.busy: set[str] = set()  # global slots in use by this process's requests
+        self.renewer: asyncio.Task | None = None
 
     @asynccontextmanager
     async def slot(self):
@@ -194,12 +219,27 @@ class EndpointLimiter:
             self.waiting -= 1
         try:
             held = await self._acquire()
+            self.busy.add(held[0])
+            if self.renewer is None:
+                self.renewer = asyncio.create_task(self._renew_loop())
             try:
                 yield
             finally:
+                self.busy.discard(held[0])
                 await self._release(held)
         finally:
             self.local.release()
+
+    async def _renew_loop(self) -> None:
+        """Keep the leases of the slots this process holds (a request may outlast a lease)."""
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            holders = self.busy | {holder for holder, _ in self.idle}
+            if holders:
+                try:
+                    await self.store.renew(self.sem_key, list(holders), self.lease)
+                except Exception:  # the next round tries again
+                    logger.warning("renewing slots of %s failed", self.key, exc_info=True)
 
     async def _acquire(self) -> tuple[str, float]:
         now = time.monotonic()
@@ -224,7 +264,12 @@ class EndpointLimiter:
             await self.store.release(self.sem_key, held[0])
 
     async def aclose(self) -> None:
-        """Give back the slots kept for reuse."""
+        """Stop renewing and give back the slots kept for reuse."""
+        if self.renewer is not None:
+            self.renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.renewer
+            self.renewer = None
         while self.idle:
             holder, _ = self.idle.pop()
             await self.store.release(self.sem_key, holder)
