@@ -5,7 +5,10 @@ from .models import (
     CorpusImport,
     CorpusText,
     ImportIssue,
+    InstructionPair,
     NearDuplicateCluster,
+    PairImport,
+    PairImportIssue,
     Selection,
     SelectionItem,
     TextSpan,
@@ -197,4 +200,109 @@ class SelectionAdmin(admin.ModelAdmin):
     inlines = [SelectionItemInline]
 
     def has_add_permission(self, request):
+        return False
+
+
+# --- Instruction pairs ----------------------------------------------------------------------
+@admin.register(InstructionPair)
+class InstructionPairAdmin(admin.ModelAdmin):
+    """Pairs are made by backtranslation or imports; here they can be read and corrected.
+    How a pair was made (its LLM call, cost, raw answer, import) is read-only."""
+
+    list_display = (
+        "id",
+        "task",
+        "domain",
+        "language",
+        "status",
+        "origin",
+        "curation_score",
+        "mark",
+        "created_at",
+    )
+    list_filter = ("status", "origin", "task", "language", "mark", "domain")
+    search_fields = ("instruction", "response")
+    list_select_related = ("task", "domain")
+    list_per_page = 50
+    show_full_result_count = False
+    raw_id_fields = ("span", "source_text", "job", "call", "duplicate_of", "pair_import")
+    readonly_fields = (
+        "origin",
+        "recipe_version",
+        "sample_index",
+        "fewshot_versions",
+        "job",
+        "endpoint",
+        "model",
+        "call",
+        "request_hash",
+        "cost_usd",
+        "error",
+        "raw_text",
+        "curation_prompt_version",
+        "curation_endpoint",
+        "pair_import",
+        "source_line",
+        "content_hash",
+        "marked_by",
+        "marked_at",
+        "created_at",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+
+class PairImportIssueInline(ReadOnlyInline):
+    model = PairImportIssue
+    fields = ("line", "field", "reason", "excerpt")
+    max_num = 0
+
+
+@admin.register(PairImport)
+class PairImportAdmin(admin.ModelAdmin):
+    """Pair imports are made from the import page, the API or ``manage.py import_pairs``."""
+
+    list_display = (
+        "id",
+        "name",
+        "original_name",
+        "rows_read",
+        "imported",
+        "duplicates",
+        "errors",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("created_by", "created_at")
+    search_fields = ("name", "original_name")
+    list_select_related = ("created_by",)
+    readonly_fields = (
+        "original_name",
+        "created_by",
+        "rows_read",
+        "imported",
+        "duplicates",
+        "errors",
+        "created_at",
+    )
+    fields = ("name",) + readonly_fields
+    inlines = [PairImportIssueInline]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(PairImportIssue)
+class PairImportIssueAdmin(admin.ModelAdmin):
+    list_display = ("pair_import", "line", "field", "reason")
+    list_filter = ("pair_import",)
+    search_fields = ("reason", "excerpt", "field")
+    list_select_related = ("pair_import",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -8,3 +8,11 @@ class PairsConfig(AppConfig):
     name = "pairs"
     verbose_name = _("Pairs")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from weaver_site.jobs import job_kind_register
+
+        from .generation import backtranslation, curation
+
+        job_kind_register(backtranslation.KIND, "llm.pairs_backtranslate")
+        job_kind_register(curation.KIND, "llm.pairs_curate")

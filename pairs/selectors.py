@@ -1,4 +1,5 @@
-"""Reads of the corpus: imports and their issues, texts with filters, statistics, selections.
+"""Reads of the corpus (imports and their issues, texts with filters, statistics, selections)
+and of instruction pairs (filters, neighbours, few-shot versions).
 
 Every list is bounded by the caller's paginator; every query that walks relations names them in
 ``select_related``/``prefetch_related`` so a page costs a fixed number of queries.
@@ -11,12 +12,16 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from principles.models import Domain, Subdomain
+from principles.models import Domain, FewShotCaseVersion, Subdomain, Task
 
 from .models import (
     CorpusImport,
     CorpusText,
     ImportIssue,
+    InstructionPair,
+    PairMark,
+    PairOrigin,
+    PairStatus,
     Selection,
     SelectionItem,
     TextSpan,
@@ -245,3 +250,184 @@ def candidate_texts(
     if min_score:
         qs = qs.filter(llm_score__gte=int(min_score))
     return qs
+
+
+# --- instruction pairs ------------------------------------------------------------------------
+
+#: The browser's status choice meaning every pair, failed ones included ("" hides failed ones).
+STATUS_ALL = "all"
+#: The mark choice meaning pairs nobody has marked.
+MARK_NONE = "none"
+#: Long columns the pair lists never show.
+PAIR_LIST_DEFER = (
+    "reasoning",
+    "raw_text",
+    "error",
+    "curation_reason",
+    "curation_details",
+    "metadata",
+    "context",
+)
+
+
+@dataclass(frozen=True)
+class InstructionPairFilters:
+    """The instruction pair browser's filters, read from query parameters (page and API).
+
+    ``status`` empty means every status but ``failed``; ``all`` means every status.
+    ``mark`` is ``good``, ``bad``, ``none`` (not marked) or empty (any).
+    """
+
+    q: str = ""
+    task: str = ""
+    domain: str = ""
+    subdomain: str = ""
+    language: str = ""
+    status: str = ""
+    origin: str = ""
+    mark: str = ""
+    job: int | None = None
+    min_score: int | None = None
+    max_score: int | None = None
+
+    @classmethod
+    def from_params(cls, params) -> InstructionPairFilters:
+        status = (params.get("status") or "").strip()
+        origin = (params.get("origin") or "").strip()
+        mark = (params.get("mark") or "").strip()
+        return cls(
+            q=(params.get("q") or "").strip()[:200],
+            task=(params.get("task") or "").strip()[:64],
+            domain=(params.get("domain") or "").strip()[:64],
+            subdomain=(params.get("subdomain") or "").strip()[:64],
+            language=(params.get("language") or "").strip()[:8],
+            status=status if status in (*PairStatus.values, STATUS_ALL) else "",
+            origin=origin if origin in PairOrigin.values else "",
+            mark=mark if mark in (PairMark.GOOD, PairMark.BAD, MARK_NONE) else "",
+            job=_int(params.get("job")),
+            min_score=_int(params.get("min_score")),
+            max_score=_int(params.get("max_score")),
+        )
+
+    @property
+    def any(self) -> bool:
+        return any(
+            (
+                self.q,
+                self.task,
+                self.domain,
+                self.subdomain,
+                self.language,
+                self.status,
+                self.origin,
+                self.mark,
+                self.job,
+                self.min_score is not None,
+                self.max_score is not None,
+            )
+        )
+
+
+def instruction_pair_list(*, filters: InstructionPairFilters) -> QuerySet[InstructionPair]:
+    """Pairs matching ``filters``, newest first, with what the lists show joined in."""
+    qs = InstructionPair.objects.select_related(
+        "task", "domain", "subdomain", "endpoint", "marked_by"
+    ).defer(*PAIR_LIST_DEFER)
+    if filters.q:
+        qs = qs.filter(Q(instruction__icontains=filters.q) | Q(response__icontains=filters.q))
+    if filters.task:
+        qs = qs.filter(task__slug=filters.task)
+    if filters.domain:
+        qs = qs.filter(domain__slug=filters.domain)
+    if filters.subdomain:
+        qs = qs.filter(subdomain__slug=filters.subdomain)
+    if filters.language:
+        qs = qs.filter(language=filters.language)
+    if filters.status == STATUS_ALL:
+        pass
+    elif filters.status:
+        qs = qs.filter(status=filters.status)
+    else:
+        qs = qs.exclude(status=PairStatus.FAILED)
+    if filters.origin:
+        qs = qs.filter(origin=filters.origin)
+    if filters.mark == MARK_NONE:
+        qs = qs.filter(mark=PairMark.NONE)
+    elif filters.mark:
+        qs = qs.filter(mark=filters.mark)
+    if filters.job:
+        qs = qs.filter(job_id=filters.job)
+    if filters.min_score is not None:
+        qs = qs.filter(curation_score__gte=filters.min_score)
+    if filters.max_score is not None:
+        qs = qs.filter(curation_score__lte=filters.max_score)
+    return qs.order_by("-id")
+
+
+def instruction_pair_get(*, pk) -> InstructionPair | None:
+    return (
+        InstructionPair.objects.select_related(
+            "span__text",
+            "source_text",
+            "domain",
+            "subdomain",
+            "task",
+            "endpoint",
+            "curation_endpoint",
+            "job",
+            "call",
+            "duplicate_of",
+            "marked_by",
+            "pair_import",
+        )
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def instruction_pair_neighbours(
+    *, pair: InstructionPair, filters: InstructionPairFilters
+) -> tuple[int | None, int | None]:
+    """Ids of the pairs before and after ``pair`` in the browser's order (newest first)."""
+    ids = instruction_pair_list(filters=filters).values_list("id", flat=True)
+    previous = ids.filter(id__gt=pair.pk).order_by("id").first()
+    following = ids.filter(id__lt=pair.pk).order_by("-id").first()
+    return previous, following
+
+
+def instruction_pair_fewshot_cases(*, pair: InstructionPair) -> list[dict]:
+    """The few-shot case versions a pair was made with: version id, case id (None when the
+    version is gone) and version number, in the order the pair lists them."""
+    ids = [_int(v) for v in (pair.fewshot_versions or []) if not isinstance(v, bool)]
+    ids = [v for v in ids if v is not None]
+    found = {
+        row["id"]: row
+        for row in FewShotCaseVersion.objects.filter(pk__in=ids).values("id", "case_id", "number")
+    }
+    return [
+        {
+            "id": v,
+            "case_id": found.get(v, {}).get("case_id"),
+            "number": found.get(v, {}).get("number"),
+        }
+        for v in ids
+    ]
+
+
+def instruction_pair_choices() -> dict:
+    """Options of the instruction pair browser's filters."""
+    return {
+        "tasks": list(Task.objects.all()),
+        "domains": list(Domain.objects.all()),
+        "subdomains": list(Subdomain.objects.select_related("domain")),
+        "languages": list(
+            InstructionPair.objects.order_by("language")
+            .values_list("language", flat=True)
+            .distinct()
+        ),
+        "statuses": PairStatus.choices,
+        "origins": PairOrigin.choices,
+        "marks": [(PairMark.GOOD, PairMark.GOOD.label), (PairMark.BAD, PairMark.BAD.label)],
+        "status_all": STATUS_ALL,
+        "mark_none": MARK_NONE,
+    }

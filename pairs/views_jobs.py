@@ -1,23 +1,26 @@
-"""Pages that start and watch corpus jobs: LLM scoring, and selections."""
+"""Pages that start and watch LLM jobs (scoring, backtranslation, curation), selections and
+cleaning."""
 
 from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 
 from principles.models import Domain
+from weaver_site.jobs import job_cancel, job_is_resumable, job_pause, job_resume
 from weaver_site.llm.models import CallStatus, Endpoint, LLMCall
 from weaver_site.models import Job, JobStatus
 from weaver_site.roles import ADMIN, ENGINEER, RoleRequiredMixin
 
 from .corpus import scoring
 from .corpus.selection import selection_create
-from .models import CorpusImport, Selection
+from .generation import backtranslation, curation
+from .models import CorpusImport, InstructionPair, PairStatus, Selection
 
 LANGUAGES = [("", _("All")), ("zh", _("Chinese")), ("en", _("English"))]
 
@@ -98,22 +101,37 @@ class ScoringStartView(_EngineerView):
         return redirect("pairs:job", pk=job.pk)
 
 
+JOB_KINDS = (scoring.KIND, backtranslation.KIND, curation.KIND)
+
+
 class JobView(_EngineerView):
-    """A scoring job: live progress, cost against budget, and its failures with raw answers."""
+    """An LLM job: live progress, cost against budget, pause, resume, cancel, and its failures
+    with the raw answers."""
 
     def get(self, request, pk):
-        job = get_object_or_404(Job, pk=pk, kind=scoring.KIND)
-        failures = Paginator(
-            LLMCall.objects.filter(
+        job = get_object_or_404(Job, pk=pk, kind__in=JOB_KINDS)
+        if job.kind == backtranslation.KIND:
+            failures = InstructionPair.objects.filter(job=job, status=PairStatus.FAILED).order_by(
+                "pk"
+            )
+        else:
+            failures = LLMCall.objects.filter(
                 job=job, status__in=[CallStatus.FAILED, CallStatus.INVALID]
-            ).order_by("-created_at"),
-            20,
-        ).get_page(request.GET.get("page"))
+            ).order_by("-created_at")
         ctx = {
             "job": job,
-            "failures": failures,
-            "finished": job.done + job.failed,
+            "failures": Paginator(failures, 20).get_page(request.GET.get("page")),
+            "pair_failures": job.kind == backtranslation.KIND,
+            "finished": min(job.done + job.failed, job.total),
             "live": job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
+            "can_pause": job_is_resumable(job)
+            and job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
+            "can_resume": job_is_resumable(job)
+            and job.status in (JobStatus.PAUSED, JobStatus.STOPPED_BUDGET, JobStatus.FAILED),
+            "can_cancel": job.status
+            in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.STOPPED_BUDGET),
+            "makes_pairs": job.kind in (backtranslation.KIND, curation.KIND),
+            "is_backtranslation": job.kind == backtranslation.KIND,
         }
         template = (
             "pairs/jobs/_job_status.html"
@@ -123,10 +141,17 @@ class JobView(_EngineerView):
         return render(request, template, ctx)
 
     def post(self, request, pk):
-        """Cancel: the job stops after the chunk in flight."""
-        Job.objects.filter(
-            pk=pk, kind=scoring.KIND, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
-        ).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+        """Pause, resume or cancel (the default): a running job stops after its chunk in flight."""
+        job = get_object_or_404(Job, pk=pk, kind__in=JOB_KINDS)
+        action = request.POST.get("action", "cancel")
+        if action == "pause":
+            job_pause(job=job)
+        elif action == "resume":
+            job_resume(job=job)
+        elif action == "cancel":
+            job_cancel(job=job)
+        else:
+            return HttpResponseBadRequest(_("Unknown action."))
         return redirect("pairs:job", pk=pk)
 
 

@@ -202,3 +202,93 @@ class PrincipleVersion(models.Model):
 
     def content(self) -> dict[str, str]:
         return {f: getattr(self, f) for f in self.CONTENT_FIELDS}
+
+
+class FewShotCase(models.Model):
+    """An expert-written example of one task in one subdomain and language, shown to the model
+    that backtranslates spans of that subdomain. Its content lives in immutable versions; the
+    latest version of an active case is the one used, and each pair records the version."""
+
+    subdomain = models.ForeignKey(
+        Subdomain,
+        on_delete=models.PROTECT,
+        related_name="fewshot_cases",
+        verbose_name=_("subdomain"),
+    )
+    task = models.ForeignKey(
+        Task, on_delete=models.PROTECT, related_name="fewshot_cases", verbose_name=_("task")
+    )
+    language = models.CharField(_("language"), max_length=8, choices=Language.choices)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="fewshot_cases",
+        verbose_name=_("owner"),
+    )
+    is_active = models.BooleanField(
+        _("active"), default=True, help_text=_("Retired cases are no longer shown to the model.")
+    )
+    latest_version = models.ForeignKey(
+        "FewShotCaseVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("latest version"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("few-shot case")
+        verbose_name_plural = _("few-shot cases")
+        ordering = ("subdomain__domain__position", "subdomain__position", "task__position", "id")
+        indexes = [models.Index(fields=["subdomain", "task", "language", "is_active"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.subdomain} / {self.task} ({self.language})"
+
+
+class FewShotCaseVersion(models.Model):
+    """One immutable revision of a few-shot case."""
+
+    CONTENT_FIELDS = ("source_span", "context", "instruction", "output", "rationale")
+
+    case = models.ForeignKey(
+        FewShotCase, on_delete=models.CASCADE, related_name="versions", verbose_name=_("case")
+    )
+    number = models.PositiveIntegerField(_("version"))
+    source_span = models.TextField(_("source span"))
+    context = models.TextField(
+        _("context"),
+        blank=True,
+        help_text=_(
+            "For polishing, style transfer, expanding, summarizing and reviewing: the text the "
+            "instruction works on."
+        ),
+    )
+    instruction = models.TextField(_("instruction"))
+    output = models.TextField(_("output"))
+    rationale = models.TextField(_("rationale"))
+    change_note = models.CharField(_("change note"), max_length=500, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("few-shot case version")
+        verbose_name_plural = _("few-shot case versions")
+        ordering = ("case", "-number")
+        constraints = [
+            models.UniqueConstraint(fields=["case", "number"], name="fewshot_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} v{self.number}"
+
+    def content(self) -> dict[str, str]:
+        return {f: getattr(self, f) for f in self.CONTENT_FIELDS}

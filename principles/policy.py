@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from weaver_site.roles import ADMIN, AUTHOR, ENGINEER, REVIEWER, has_role, is_admin
 
-from .models import Principle, PrincipleStatus, VersionState
+from .models import FewShotCase, Principle, PrincipleStatus, VersionState
 
 
 def can_read_all(user) -> bool:
@@ -66,4 +66,37 @@ def actions_for(user, principle: Principle) -> dict[str, bool]:
         "submit": can_submit(user, principle),
         "review": can_review(user, principle),
         "retire": can_retire(user, principle),
+    }
+
+
+# --- Few-shot cases ------------------------------------------------------------------------
+# Every role reads every case (they are shown to the generator as they are); authors and admins
+# write them; the owner (while an author or admin) or any admin changes one.
+
+
+def can_read_fewshot(user) -> bool:
+    return has_role(user)
+
+
+def can_create_fewshot(user) -> bool:
+    return has_role(user, AUTHOR, ADMIN)
+
+
+def can_edit_fewshot(user, case: FewShotCase) -> bool:
+    return is_admin(user) or (case.owner_id == user.pk and has_role(user, AUTHOR))
+
+
+def can_retire_fewshot(user, case: FewShotCase) -> bool:
+    return case.is_active and can_edit_fewshot(user, case)
+
+
+def can_restore_fewshot(user, case: FewShotCase) -> bool:
+    return not case.is_active and can_edit_fewshot(user, case)
+
+
+def fewshot_actions_for(user, case: FewShotCase) -> dict[str, bool]:
+    return {
+        "edit": can_edit_fewshot(user, case),
+        "retire": can_retire_fewshot(user, case),
+        "restore": can_restore_fewshot(user, case),
     }

@@ -133,3 +133,121 @@ def taxonomy() -> dict:
         "domains": list(Domain.objects.prefetch_related("subdomains")),
         "tasks": list(Task.objects.all()),
     }
+
+
+FEWSHOT_PER_PROMPT = 5
+
+
+def fewshot_examples(
+    *, subdomain_id: int | None, domain_id: int | None, task_id: int, language: str
+) -> list:
+    """The few-shot case versions a backtranslation prompt shows: the latest versions of active
+    cases of this subdomain x task x language, filled up from the domain's other subdomains
+    when the subdomain has fewer than :data:`FEWSHOT_PER_PROMPT`; oldest cases first."""
+    from .models import FewShotCase
+
+    base = FewShotCase.objects.filter(
+        task_id=task_id, language=language, is_active=True, latest_version__isnull=False
+    ).select_related("latest_version")
+    cases = []
+    if subdomain_id is not None:
+        cases = list(base.filter(subdomain_id=subdomain_id).order_by("pk")[:FEWSHOT_PER_PROMPT])
+    if len(cases) < FEWSHOT_PER_PROMPT and domain_id is not None:
+        cases += list(
+            base.filter(subdomain__domain_id=domain_id)
+            .exclude(pk__in=[c.pk for c in cases])
+            .order_by("pk")[: FEWSHOT_PER_PROMPT - len(cases)]
+        )
+    return [c.latest_version for c in cases]
+
+
+# --- Few-shot cases: the editor's reads (the generator uses fewshot_examples above) --------
+
+FEWSHOT_RELATED = ("subdomain__domain", "task", "owner", "latest_version__author")
+FEWSHOT_STATES = ("active", "retired")
+
+
+@dataclass
+class FewShotFilters:
+    """The filters of the few-shot list page and the API, parsed from query parameters.
+
+    ``subdomain`` is a subdomain id, or a slug (slugs repeat across domains, so pair it with
+    ``domain``); ``state`` is ``active``, ``retired`` or empty for both; ``owner`` is ``mine``
+    or a username.
+    """
+
+    domain: str = ""
+    subdomain: str = ""
+    task: str = ""
+    language: str = ""
+    state: str = ""
+    owner: str = ""
+    q: str = ""
+
+    @classmethod
+    def from_params(cls, params) -> FewShotFilters:
+        get = lambda name: (params.get(name) or "").strip()  # noqa: E731
+        state = get("state")
+        return cls(
+            domain=get("domain"),
+            subdomain=get("subdomain"),
+            task=get("task"),
+            language=get("language"),
+            state=state if state in FEWSHOT_STATES else "",
+            owner=get("owner"),
+            q=get("q")[:200],
+        )
+
+
+def fewshot_cases_visible(*, user) -> QuerySet:
+    from .models import FewShotCase
+
+    if policy.can_read_fewshot(user):
+        return FewShotCase.objects.all()
+    return FewShotCase.objects.none()
+
+
+def fewshot_case_list(*, user, filters: FewShotFilters | None = None) -> QuerySet:
+    """Visible few-shot cases, filtered, with what a list row shows joined in."""
+    from .models import FewShotCaseVersion
+
+    filters = filters or FewShotFilters()
+    qs = fewshot_cases_visible(user=user).select_related(*FEWSHOT_RELATED)
+    if filters.domain:
+        qs = qs.filter(subdomain__domain__slug=filters.domain)
+    if filters.subdomain.isdigit():
+        qs = qs.filter(subdomain_id=int(filters.subdomain))
+    elif filters.subdomain:
+        qs = qs.filter(subdomain__slug=filters.subdomain)
+    if filters.task:
+        qs = qs.filter(task__slug=filters.task)
+    if filters.language:
+        qs = qs.filter(language=filters.language)
+    if filters.state == "active":
+        qs = qs.filter(is_active=True)
+    elif filters.state == "retired":
+        qs = qs.filter(is_active=False)
+    if filters.owner == "mine":
+        qs = qs.filter(owner=user) if user.is_authenticated else qs.none()
+    elif filters.owner:
+        qs = qs.filter(owner__username=filters.owner)
+    if filters.q:
+        q = Q()
+        for name in FewShotCaseVersion.CONTENT_FIELDS:
+            q |= Q(**{f"latest_version__{name}__icontains": filters.q})
+        qs = qs.filter(q)
+    return qs.order_by(
+        "subdomain__domain__position",
+        "subdomain__position",
+        "task__position",
+        "language",
+        "id",
+    )
+
+
+def fewshot_case_get(*, user, pk: int):
+    return fewshot_cases_visible(user=user).select_related(*FEWSHOT_RELATED).filter(pk=pk).first()
+
+
+def fewshot_case_versions(*, case) -> QuerySet:
+    return case.versions.select_related("author").order_by("-number")

@@ -10,10 +10,13 @@ from django.utils.translation import gettext as _
 from . import policy
 from .models import (
     Domain,
+    FewShotCase,
+    FewShotCaseVersion,
     Language,
     Principle,
     PrincipleStatus,
     PrincipleVersion,
+    Subdomain,
     Task,
     VersionState,
 )
@@ -219,4 +222,168 @@ def principle_retire(*, principle: Principle, user) -> Principle:
     locked.retired_at = timezone.now()
     locked.save(update_fields=["status", "retired_at", "updated_at"])
     principle.refresh_from_db()
+    return locked
+
+
+# --- Few-shot cases ------------------------------------------------------------------------
+
+FEWSHOT_CONTENT = FewShotCaseVersion.CONTENT_FIELDS
+FEWSHOT_OPTIONAL = frozenset({"context"})
+FEWSHOT_NOTE_MAX = FewShotCaseVersion._meta.get_field("change_note").max_length
+
+
+def _clean_text(value: str) -> str:
+    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def fewshot_content_validate(*, content: dict) -> dict[str, str]:
+    """Clean a few-shot case's content; raise ValidationError naming each bad field.
+
+    ``source_span``, ``instruction``, ``output`` and ``rationale`` are required; ``context`` may
+    be empty (not every task works on a given text).
+    """
+    cleaned: dict[str, str] = {}
+    errors: dict[str, list[str]] = {}
+    for name in FEWSHOT_CONTENT:
+        value = content.get(name)
+        if value is None and name in FEWSHOT_OPTIONAL:
+            value = ""
+        if not isinstance(value, str):
+            errors[name] = [_("This field is required.") if value is None else _("Send text.")]
+            continue
+        value = _clean_text(value)
+        if not value and name not in FEWSHOT_OPTIONAL:
+            errors[name] = [_("This field is required.")]
+            continue
+        cleaned[name] = value
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _fewshot_placement_validate(
+    *, subdomain: Subdomain | None, task: Task | None, language: str | None
+) -> None:
+    errors = {}
+    if subdomain is None:
+        errors["subdomain"] = _("This field is required.")
+    if task is None:
+        errors["task"] = _("This field is required.")
+    if language not in Language.values:
+        errors["language"] = _("Choose zh or en.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _note(change_note: str | None) -> str:
+    return (change_note or "").strip()[:FEWSHOT_NOTE_MAX]
+
+
+@transaction.atomic
+def fewshot_case_create(
+    *,
+    owner,
+    subdomain: Subdomain,
+    task: Task,
+    language: str,
+    content: dict,
+    change_note: str = "",
+) -> FewShotCase:
+    """A new active case with its content as version 1."""
+    if not policy.can_create_fewshot(owner):
+        raise PermissionDenied(_("Only authors and admins write few-shot cases."))
+    _fewshot_placement_validate(subdomain=subdomain, task=task, language=language)
+    cleaned = fewshot_content_validate(content=content)
+    case = FewShotCase.objects.create(
+        subdomain=subdomain, task=task, language=language, owner=owner, is_active=True
+    )
+    version = FewShotCaseVersion.objects.create(
+        case=case, number=1, author=owner, change_note=_note(change_note), **cleaned
+    )
+    case.latest_version = version
+    case.save(update_fields=["latest_version", "updated_at"])
+    return case
+
+
+def _fewshot_lock(case: FewShotCase) -> FewShotCase:
+    """Re-read the case under a row lock, so concurrent edits serialise."""
+    return (
+        FewShotCase.objects.select_for_update(of=("self",))
+        .select_related("latest_version")
+        .get(pk=case.pk)
+    )
+
+
+@transaction.atomic
+def fewshot_case_version_create(
+    *,
+    case: FewShotCase,
+    author,
+    content: dict,
+    change_note: str = "",
+    subdomain: Subdomain | None = None,
+    task: Task | None = None,
+    language: str | None = None,
+) -> FewShotCaseVersion:
+    """Save an edit as a new immutable version, which becomes the one in use.
+
+    ``subdomain``, ``task`` and ``language``, when given, move the case as well. An edit that
+    changes nothing is refused.
+    """
+    locked = _fewshot_lock(case)
+    if not policy.can_edit_fewshot(author, locked):
+        raise PermissionDenied(_("Only the owner or an admin edits a few-shot case."))
+    cleaned = fewshot_content_validate(content=content)
+    new_subdomain = subdomain if subdomain is not None else locked.subdomain
+    new_task = task if task is not None else locked.task
+    new_language = language if language is not None else locked.language
+    _fewshot_placement_validate(subdomain=new_subdomain, task=new_task, language=new_language)
+    moved = (new_subdomain.pk, new_task.pk, new_language) != (
+        locked.subdomain_id,
+        locked.task_id,
+        locked.language,
+    )
+    latest = locked.latest_version
+    if latest is not None and latest.content() == cleaned and not moved:
+        raise ValidationError(
+            _("Nothing changed: the new version would equal version %(n)d.") % {"n": latest.number}
+        )
+    version = FewShotCaseVersion.objects.create(
+        case=locked,
+        number=(latest.number + 1) if latest else 1,
+        author=author,
+        change_note=_note(change_note),
+        **cleaned,
+    )
+    locked.subdomain, locked.task, locked.language = new_subdomain, new_task, new_language
+    locked.latest_version = version
+    locked.save(update_fields=["subdomain", "task", "language", "latest_version", "updated_at"])
+    case.refresh_from_db()
+    return version
+
+
+@transaction.atomic
+def fewshot_case_retire(*, case: FewShotCase, user) -> FewShotCase:
+    """Stop showing the case to the generator; its versions stay for the pairs that used them."""
+    locked = _fewshot_lock(case)
+    if not policy.can_edit_fewshot(user, locked):
+        raise PermissionDenied(_("Only the owner or an admin retires a few-shot case."))
+    if not locked.is_active:
+        raise ValidationError(_("The case is already retired."))
+    locked.is_active = False
+    locked.save(update_fields=["is_active", "updated_at"])
+    case.refresh_from_db()
+    return locked
+
+
+@transaction.atomic
+def fewshot_case_restore(*, case: FewShotCase, user) -> FewShotCase:
+    locked = _fewshot_lock(case)
+    if not policy.can_edit_fewshot(user, locked):
+        raise PermissionDenied(_("Only the owner or an admin restores a few-shot case."))
+    if locked.is_active:
+        raise ValidationError(_("The case is active already."))
+    locked.is_active = True
+    locked.save(update_fields=["is_active", "updated_at"])
+    case.refresh_from_db()
     return locked

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_fewshot
 
 app_name = "principles"
 
@@ -10,6 +10,13 @@ urlpatterns = [
     path("import/", views.PrincipleImportView.as_view(), name="import"),
     path("export/", views.PrincipleExportView.as_view(), name="export"),
     path("diff-preview/", views.DiffPreviewView.as_view(), name="diff-preview"),
+    path("fewshot/", views_fewshot.FewShotListView.as_view(), name="fewshot-list"),
+    path("fewshot/new/", views_fewshot.FewShotCreateView.as_view(), name="fewshot-create"),
+    path("fewshot/<int:pk>/", views_fewshot.FewShotDetailView.as_view(), name="fewshot-detail"),
+    path("fewshot/<int:pk>/edit/", views_fewshot.FewShotEditView.as_view(), name="fewshot-edit"),
+    path(
+        "fewshot/<int:pk>/retire/", views_fewshot.FewShotRetireView.as_view(), name="fewshot-retire"
+    ),
     path("<int:pk>/", views.PrincipleDetailView.as_view(), name="detail"),
     path("<int:pk>/edit/", views.PrincipleEditView.as_view(), name="edit"),
     path("<int:pk>/diff/", views.PrincipleVersionDiffView.as_view(), name="diff"),

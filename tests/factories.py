@@ -81,3 +81,90 @@ def api_body(**overrides) -> dict:
 def form_data(**overrides) -> dict:
     """A new principle as the page's form posts it."""
     return {**principle_content(), "domain": "fiction", "task": "", "language": "en", **overrides}
+
+
+def make_texts_with_spans(
+    n_texts: int,
+    *,
+    spans_per_text: int = 1,
+    language: str = "en",
+    domain: str = "fiction",
+    subdomain: str = "short_story",
+    name: str = "fixture",
+    selection: str | None = None,
+):
+    """Corpus texts (one import) with their spans cut by hand, optionally in a selection.
+
+    Returns the texts; each text's spans are paragraphs ``Paragraph j of text i ...``.
+    """
+    import hashlib
+
+    from pairs.models import CorpusImport, CorpusText, Selection, SelectionItem, TextSpan
+    from principles.models import Subdomain
+
+    dom = Domain.objects.get(slug=domain)
+    sub = Subdomain.objects.get(domain=dom, slug=subdomain) if subdomain else None
+    corpus_import = CorpusImport.objects.create(
+        name=name, format="jsonl", path="", original_name=f"{name}.jsonl"
+    )
+    texts = []
+    for i in range(n_texts):
+        if language == "zh":
+            paragraphs = [
+                f"第{i}篇第{j}段。月光照在河面上，船夫慢慢摇着橹。" for j in range(spans_per_text)
+            ]
+        else:
+            paragraphs = [
+                f"Paragraph {j} of text {i}. The river ran slow under the moon, and the "
+                "ferryman leaned on his oar."
+                for j in range(spans_per_text)
+            ]
+        body = "\n\n".join(paragraphs)
+        text = CorpusText.objects.create(
+            corpus_import=corpus_import,
+            source_line=i + 1,
+            title=f"{name} {i}",
+            text=body,
+            language=language,
+            domain=dom,
+            subdomain=sub,
+            content_hash=hashlib.sha256(f"{name}-{i}-{body}".encode()).hexdigest(),
+            length=len(body),
+        )
+        start = 0
+        for j, paragraph in enumerate(paragraphs):
+            TextSpan.objects.create(text=text, ordinal=j, start=start, end=start + len(paragraph))
+            start += len(paragraph) + 2
+        texts.append(text)
+    if selection:
+        sel = Selection.objects.create(name=selection, size=len(texts))
+        SelectionItem.objects.bulk_create(
+            SelectionItem(selection=sel, text=t, rank=k + 1, score=1.0) for k, t in enumerate(texts)
+        )
+    return texts
+
+
+def make_instruction_pair(*, span=None, task="content_writing", **fields):
+    """An instruction pair (from ``span`` when given, else a standalone one)."""
+    from pairs.models import InstructionPair
+    from principles.models import Task as TaskModel
+
+    task_obj = TaskModel.objects.get(slug=task)
+    defaults = {
+        "instruction": "Write a short scene on a river at night.",
+        "response": "The river ran slow under the moon.",
+        "language": "en",
+        "recipe_version": "v1",
+    }
+    if span is not None:
+        text = span.text
+        defaults.update(
+            span=span,
+            source_text=text,
+            domain=text.domain,
+            subdomain=text.subdomain,
+            language=text.language,
+            response=span.content,
+        )
+    defaults.update(fields)
+    return InstructionPair.objects.create(task=task_obj, **defaults)

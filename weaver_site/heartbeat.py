@@ -22,7 +22,7 @@ class HeartbeatStep(bootsteps.StartStopStep):
         from django.utils import timezone
 
         self.started_at = timezone.now()
-        self.beat(worker)
+        self.beat(worker, restarted=True)
         self.tref = worker.timer.call_repeatedly(
             settings.WEAVER_HEARTBEAT_SECONDS, self.beat, (worker,), priority=10
         )
@@ -41,9 +41,11 @@ class HeartbeatStep(bootsteps.StartStopStep):
         except Exception:  # the database may already be gone at shutdown
             logger.warning("could not clear the heartbeat of %s", worker.hostname, exc_info=True)
 
-    def beat(self, worker):
+    def beat(self, worker, restarted=False):
         from django.db import close_old_connections
 
+        from .jobs import job_recover_orphans
+        from .selectors import live_workers
         from .services import worker_heartbeat_record
 
         close_old_connections()  # this runs in the worker's timer, outside any request
@@ -57,3 +59,11 @@ class HeartbeatStep(bootsteps.StartStopStep):
             )
         except Exception:
             logger.warning("heartbeat of %s failed", worker.hostname, exc_info=True)
+            return
+        try:  # jobs whose worker died go back on their queue
+            job_recover_orphans(
+                live_workers={w.hostname for w in live_workers()},
+                restarted=worker.hostname if restarted else "",
+            )
+        except Exception:
+            logger.warning("job recovery on %s failed", worker.hostname, exc_info=True)

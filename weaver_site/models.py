@@ -86,6 +86,14 @@ class Job(models.Model):
     calls = models.PositiveIntegerField(_("LLM calls"), default=0)
     cache_hits = models.PositiveIntegerField(_("cache hits"), default=0)
     error = models.TextField(_("error"), blank=True)
+    worker = models.CharField(
+        _("worker"), max_length=255, blank=True, help_text=_("The worker running it now.")
+    )
+    cursor = models.BigIntegerField(
+        _("resume point"),
+        default=0,
+        help_text=_("The last item id fully processed: a resumed job continues after it."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)

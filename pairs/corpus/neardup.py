@@ -357,3 +357,15 @@ def near_duplicates_find(
         "clustered_texts": sum(len(members) for members in clusters),
         "deactivated": deactivated,
     }
+
+
+def similar_groups(
+    texts: list[str], *, language: str, threshold: float = DEFAULT_THRESHOLD
+) -> list[list[int]]:
+    """Groups (two or more indices into ``texts``) of near-duplicate short texts, such as the
+    instructions of one subdomain x task: MinHash over the same shingles as the corpus."""
+    if len(texts) < 2:
+        return []
+    signatures = np.vstack([signature(t, language=language) for t in texts])
+    groups, _ = _cluster(signatures, threshold)
+    return [sorted(members) for members in groups]

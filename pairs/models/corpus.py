@@ -1,5 +1,5 @@
 """Corpus texts and their imports, spans, quality verdicts, near-duplicate clusters, LLM scores
-and selections. (Instruction pairs and preference pairs come with later issues.)"""
+and selections."""
 
 from django.conf import settings
 from django.db import models

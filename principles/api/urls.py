@@ -7,8 +7,12 @@ from pairs.api import (
     SelectionViewSet,
     SelectionWriteViewSet,
 )
+from pairs.api_generation import BacktranslationJobViewSet, CurationJobViewSet, KeepViewSet
+from pairs.api_instructions import InstructionPairViewSet
+from pairs.api_pair_import import PairImportViewSet
 from weaver_site.llm.api import EndpointViewSet, JobViewSet
 
+from .fewshot import FewShotCaseViewSet
 from .views import DomainViewSet, PrincipleViewSet, SubdomainViewSet, TaskViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -17,6 +21,7 @@ router.register("domains", DomainViewSet)
 router.register("subdomains", SubdomainViewSet)
 router.register("tasks", TaskViewSet)
 router.register("principles", PrincipleViewSet, basename="principle")
+router.register("fewshot-cases", FewShotCaseViewSet, basename="fewshot-case")
 router.register("llm/endpoints", EndpointViewSet)
 router.register("jobs", JobViewSet)
 router.register("corpus/imports", CorpusImportViewSet, basename="corpus-import")
@@ -24,5 +29,10 @@ router.register("corpus/texts", CorpusTextViewSet, basename="corpus-text")
 router.register("corpus/selections", SelectionViewSet, basename="corpus-selection")
 router.register("corpus/new-selection", SelectionWriteViewSet, basename="corpus-new-selection")
 router.register("corpus/scoring-jobs", ScoringJobViewSet, basename="corpus-scoring-job")
+router.register("backtranslation-jobs", BacktranslationJobViewSet, basename="backtranslation-job")
+router.register("curation-jobs", CurationJobViewSet, basename="curation-job")
+router.register("instruction-pairs-keep", KeepViewSet, basename="instruction-pairs-keep")
+router.register("instruction-pairs", InstructionPairViewSet, basename="instruction-pair")
+router.register("instruction-pair-imports", PairImportViewSet, basename="instruction-pair-import")
 
 urlpatterns = router.urls

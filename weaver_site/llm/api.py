@@ -1,7 +1,11 @@
 """Read-only API of the gateway: endpoints (never their keys) and jobs with their spend."""
 
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
+from weaver_site.jobs import job_cancel, job_is_resumable, job_pause, job_resume
 from weaver_site.models import Job
 from weaver_site.roles import ADMIN, ENGINEER
 
@@ -54,6 +58,7 @@ class JobSerializer(serializers.ModelSerializer):
             "calls",
             "cache_hits",
             "error",
+            "params",
             "created_at",
             "started_at",
             "finished_at",
@@ -69,8 +74,38 @@ class EndpointViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
-    """Background jobs with progress, cost and budget."""
+    """Background jobs with progress, cost and budget; pause, resume and cancel.
+
+    A running job stops after its chunk in flight; a resumed one continues where it stopped.
+    Only resumable kinds (backtranslation, curation) pause and resume.
+    """
 
     queryset = Job.objects.all()
     serializer_class = JobSerializer
     required_roles = (ENGINEER, ADMIN)
+
+    def _act(self, change) -> Response:
+        job = self.get_object()
+        if not change(job=job):
+            raise exceptions.ValidationError(
+                {"status": f"not possible while the job is {job.status}"}
+            )
+        job.refresh_from_db()
+        return Response(JobSerializer(job).data)
+
+    @extend_schema(request=None, responses={200: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        if not job_is_resumable(self.get_object()):
+            raise exceptions.ValidationError({"kind": "this kind of job does not pause"})
+        return self._act(job_pause)
+
+    @extend_schema(request=None, responses={200: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return self._act(job_resume)
+
+    @extend_schema(request=None, responses={200: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._act(job_cancel)

@@ -1,0 +1,169 @@
+"""The life of a resumable LLM job: claim, chunks, pause, resume, cancel, and recovery.
+
+A job kind registers the Celery task that runs it (:func:`job_kind_register`). Its task calls
+:func:`chunked_job_run` with a :class:`ChunkSource`, which hands out the work after the job's
+``cursor`` a chunk at a time. Each chunk goes through the gateway; its outputs, the job's
+counters and the new cursor are written in one transaction, so a lost worker loses at most
+the chunk in flight (whose answers are in the gateway's cache: sending it again costs
+nothing), and nothing is counted or written twice.
+
+A worker claims a job by setting ``worker`` to its hostname. When a worker dies, its heartbeat
+goes stale (or a new worker starts under the same name) and :func:`job_recover_orphans`, run
+by every worker's heartbeat, puts the job back on its queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .models import Job, JobStatus
+
+logger = logging.getLogger(__name__)
+
+JOB_TASKS: dict[str, str] = {}  # job kind -> Celery task name (takes the job id)
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def job_kind_register(kind: str, task_name: str) -> None:
+    """Say which Celery task runs jobs of ``kind`` (called from an app's ``ready``)."""
+    JOB_TASKS[kind] = task_name
+
+
+def _enqueue(job: Job) -> None:
+    from celery import current_app
+
+    task_name = JOB_TASKS[job.kind]
+    transaction.on_commit(lambda: current_app.send_task(task_name, args=[job.pk]))
+
+
+def job_is_resumable(job: Job) -> bool:
+    return job.kind in JOB_TASKS
+
+
+def job_pause(*, job: Job) -> bool:
+    """Stop a queued or running job after its chunk in flight. Returns whether it changed."""
+    return bool(Job.objects.filter(pk=job.pk, status__in=ACTIVE).update(status=JobStatus.PAUSED))
+
+
+def job_cancel(*, job: Job) -> bool:
+    """Stop a job for good after its chunk in flight. Returns whether it changed."""
+    return bool(
+        Job.objects.filter(
+            pk=job.pk, status__in=(*ACTIVE, JobStatus.PAUSED, JobStatus.STOPPED_BUDGET)
+        ).update(status=JobStatus.CANCELLED, finished_at=timezone.now(), worker="")
+    )
+
+
+def job_resume(*, job: Job) -> bool:
+    """Queue a paused, budget-stopped or failed job again; it continues after its cursor."""
+    if not job_is_resumable(job):
+        return False
+    with transaction.atomic():
+        changed = Job.objects.filter(
+            pk=job.pk, status__in=(JobStatus.PAUSED, JobStatus.STOPPED_BUDGET, JobStatus.FAILED)
+        ).update(status=JobStatus.QUEUED, worker="", error="", finished_at=None)
+        if changed:
+            _enqueue(job)
+    return bool(changed)
+
+
+def job_claim(*, job: Job, worker: str) -> bool:
+    """Take a queued job (or one this worker name held before a restart) for ``worker``."""
+    now = timezone.now()
+    taken = Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, worker=worker
+    ) or Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, worker__in=(worker, "")).update(
+        worker=worker
+    )
+    if taken:
+        Job.objects.filter(pk=job.pk, started_at__isnull=True).update(started_at=now)
+    return bool(taken)
+
+
+def job_recover_orphans(*, live_workers: set[str], restarted: str = "") -> list[int]:
+    """Queue again the running jobs whose worker is gone: not among ``live_workers`` (fresh
+    heartbeats), or ``restarted`` (a worker that just started under that name cannot be
+    running anything yet). Returns the ids queued; safe when several workers run it at once."""
+    recovered = []
+    for job in Job.objects.filter(status=JobStatus.RUNNING, kind__in=list(JOB_TASKS)).only(
+        "pk", "kind", "worker"
+    ):
+        if job.worker and job.worker in live_workers and job.worker != restarted:
+            continue
+        with transaction.atomic():
+            if Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, worker=job.worker).update(
+                status=JobStatus.QUEUED, worker=""
+            ):
+                logger.warning("job %s lost its worker %r; queued again", job.pk, job.worker)
+                _enqueue(job)
+                recovered.append(job.pk)
+    return recovered
+
+
+@dataclass
+class Chunk:
+    """The next piece of a job's work: requests to send, and what they belong to."""
+
+    cursor: int  # the job's cursor once this chunk is stored
+    requests: list = field(default_factory=list)  # LLMRequests; ``key`` ties back to items
+    items: Any = None  # whatever the source needs to store the results
+    already_done: int = 0  # items of this chunk finished by an earlier run or job
+
+
+class ChunkSource(Protocol):
+    def chunk(self, job: Job, after: int) -> Chunk | None:
+        """The work after cursor ``after``; None when there is none left."""
+
+    def store(self, job: Job, chunk: Chunk, results: list) -> tuple[int, int]:
+        """Write the results (inside the caller's transaction); return (done, failed)."""
+
+
+def chunked_job_run(
+    *, job: Job, worker: str, source: ChunkSource, endpoint_for: Callable[[Job], Any]
+) -> None:
+    """Run ``job`` chunk by chunk until done, paused, cancelled or stopped by its budget."""
+    from weaver_site.llm.gateway import batch
+    from weaver_site.llm.models import CallStatus
+
+    if not job_claim(job=job, worker=worker):
+        return
+    try:
+        endpoint = endpoint_for(job)
+        while True:
+            job.refresh_from_db(fields=["status", "cursor", "worker"])
+            if job.status != JobStatus.RUNNING or job.worker != worker:
+                return  # paused, cancelled, stopped by budget, or taken over
+            chunk = source.chunk(job, job.cursor)
+            if chunk is None:
+                break
+            results = list(batch(endpoint, chunk.requests, job=job)) if chunk.requests else []
+            answered = [r for r in results if r.status != CallStatus.BUDGET]
+            with transaction.atomic():
+                done, failed = source.store(job, chunk, answered)
+                if len(answered) < len(results):
+                    return  # refused by the budget: stored what came; resumes at this chunk
+                Job.objects.filter(pk=job.pk).update(
+                    done=F("done") + done + chunk.already_done,
+                    failed=F("failed") + failed,
+                    cursor=chunk.cursor,
+                )
+    except Exception as exc:
+        logger.exception("job %s failed", job.pk)
+        Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            status=JobStatus.FAILED,
+            error=_("Stopped by an error: %(error)s") % {"error": str(exc)[:2000]},
+            finished_at=timezone.now(),
+            worker="",
+        )
+        return
+    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, worker=worker).update(
+        status=JobStatus.DONE, finished_at=timezone.now(), worker=""
+    )
