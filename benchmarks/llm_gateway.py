@@ -50,7 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 @contextmanager
-def fake_server(latency: float):
+def fake_server(latency: float, *, schema_answers: bool = False):
+    """The test server in its own process; ``schema_answers``: JSON valid for each request's
+    schema instead of a fixed text."""
     proc = subprocess.Popen(  # noqa: S603
         [
             sys.executable,
@@ -62,6 +64,7 @@ def fake_server(latency: float):
             str(latency),
             "--content",
             "A short answer from the test server.",
+            *(["--schema-answers"] if schema_answers else []),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,

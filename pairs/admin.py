@@ -9,6 +9,7 @@ from .models import (
     NearDuplicateCluster,
     PairImport,
     PairImportIssue,
+    PreferencePair,
     Selection,
     SelectionItem,
     TextSpan,
@@ -305,4 +306,57 @@ class PairImportIssueAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+# --- Preference pairs -----------------------------------------------------------------------
+@admin.register(PreferencePair)
+class PreferencePairAdmin(admin.ModelAdmin):
+    """Preference pairs are made by negative synthesis jobs and changed by review; here they can
+    be read and corrected. How a pair was made (prompt, calls, metrics, judge) is read-only."""
+
+    list_display = (
+        "id",
+        "principle_version",
+        "task",
+        "language",
+        "status",
+        "flagged",
+        "judge_verdict",
+        "created_at",
+    )
+    list_filter = ("status", "flagged", "judge_verdict", "mode", "task", "language", "domain")
+    search_fields = ("instruction", "chosen", "rejected", "principle_version__title")
+    list_select_related = ("principle_version", "task")
+    list_per_page = 50
+    show_full_result_count = False
+    raw_id_fields = ("positive", "principle_version", "job", "reviewed_by")
+    readonly_fields = (
+        "mode",
+        "offered_versions",
+        "selection_reason",
+        "prompt_version",
+        "sample_index",
+        "job",
+        "endpoint",
+        "model",
+        "params",
+        "request_hashes",
+        "call_ids",
+        "cost_usd",
+        "error",
+        "raw_text",
+        "metrics",
+        "flags",
+        "flagged",
+        "judge_verdict",
+        "judge_breaks_principle",
+        "judge_otherwise_equal",
+        "judge_reason",
+        "judge_endpoint",
+        "created_at",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request):
         return False

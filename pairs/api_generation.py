@@ -1,4 +1,5 @@
-"""API that starts backtranslation and curation jobs and keeps the best pairs.
+"""API that starts backtranslation, curation and negative-synthesis jobs, and keeps the best
+instruction pairs.
 
 Engineers and admins only, like the pages. Watch, pause, resume and cancel a job at
 ``/api/jobs/{id}/``.
@@ -13,8 +14,9 @@ from weaver_site.llm.api import JobSerializer
 from weaver_site.llm.models import Endpoint
 from weaver_site.roles import ADMIN, ENGINEER
 
-from .generation import backtranslation, curation
-from .models import PairOrigin, Selection
+from .generation import backtranslation, curation, negatives
+from .generation.metrics import Thresholds
+from .models import NegativeMode, PairOrigin, Selection
 
 ROLES = (ENGINEER, ADMIN)
 
@@ -142,3 +144,79 @@ class KeepViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet):
             **data.scope(),
         )
         return Response(KeepResultSerializer(counts).data, status=status.HTTP_200_OK)
+
+
+class PositivesSerializer(serializers.Serializer):
+    domain = serializers.SlugField(required=False, default="", allow_blank=True)
+    subdomain = serializers.SlugField(required=False, default="", allow_blank=True)
+    task = serializers.SlugField(required=False, default="", allow_blank=True)
+    language = serializers.ChoiceField(
+        choices=Language.choices, required=False, allow_blank=True, default=""
+    )
+    min_score = serializers.IntegerField(
+        min_value=1, max_value=5, required=False, allow_null=True, default=None
+    )
+    kept_only = serializers.BooleanField(required=False, default=True)
+    top_n = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    job_id = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+
+
+class ThresholdsSerializer(serializers.Serializer):
+    min_char_similarity = serializers.FloatField(
+        min_value=0, max_value=1, required=False, allow_null=True
+    )
+    max_edit_ratio = serializers.FloatField(min_value=0, required=False, allow_null=True)
+    max_sentences_changed = serializers.IntegerField(
+        min_value=0, required=False, allow_null=True
+    )
+    min_length_ratio = serializers.FloatField(min_value=0, required=False, allow_null=True)
+    max_length_ratio = serializers.FloatField(min_value=0, required=False, allow_null=True)
+
+
+class NegativesJobSerializer(serializers.Serializer):
+    endpoint = serializers.PrimaryKeyRelatedField(queryset=Endpoint.objects.filter(is_active=True))
+    mode = serializers.ChoiceField(choices=NegativeMode.choices, default=NegativeMode.EXPLAIN)
+    samples = serializers.IntegerField(min_value=1, max_value=negatives.MAX_SAMPLES, default=1)
+    positives = PositivesSerializer(required=False)
+    principles = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list
+    )
+    judge_endpoint = serializers.PrimaryKeyRelatedField(
+        queryset=Endpoint.objects.filter(is_active=True), required=False, allow_null=True
+    )
+    thresholds = ThresholdsSerializer(
+        required=False, help_text=f"Defaults: {Thresholds().as_dict()}; null turns a check off."
+    )
+    temperature = serializers.FloatField(min_value=0, max_value=2, default=0.7)
+    budget_usd = serializers.DecimalField(
+        max_digits=12, decimal_places=4, min_value=0, required=False, allow_null=True
+    )
+
+
+class NegativesJobViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Start a constitutional-negatives job: per positive, a minimal rewrite that breaks one
+    approved principle (``explain``: the model first names the principle; ``each``: one per
+    matching principle)."""
+
+    required_roles = ROLES
+    serializer_class = NegativesJobSerializer
+
+    @extend_schema(request=NegativesJobSerializer, responses={201: JobSerializer})
+    def create(self, request, *args, **kwargs):
+        data = NegativesJobSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        thresholds = {**Thresholds().as_dict(), **d.get("thresholds", {})}
+        job = negatives.negatives_create(
+            endpoint=d["endpoint"],
+            mode=d["mode"],
+            samples=d["samples"],
+            positives=dict(d.get("positives") or {}),
+            principle_ids=d["principles"],
+            judge_endpoint=d.get("judge_endpoint"),
+            thresholds=thresholds,
+            budget_usd=d.get("budget_usd"),
+            params={"temperature": d["temperature"]},
+            created_by=request.user,
+        )
+        return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)

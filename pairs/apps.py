@@ -12,7 +12,7 @@ class PairsConfig(AppConfig):
     def ready(self) -> None:
         from weaver_site.jobs import job_kind_register
 
-        from .generation import backtranslation, curation
+        from .generation.kinds import TASKS
 
-        job_kind_register(backtranslation.KIND, "llm.pairs_backtranslate")
-        job_kind_register(curation.KIND, "llm.pairs_curate")
+        for kind, task_name in TASKS.items():
+            job_kind_register(kind, task_name)

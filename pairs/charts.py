@@ -40,7 +40,9 @@ def bins_for(values: list[float], *, bins: int = 10, low=None, high=None) -> lis
         width = math.ceil(width)
     counts = [0] * bins
     for v in values:
-        i = int((v - low) // width) if width else 0
+        # Rounded first, so a value on an edge (0.5 with 0.1-wide bins) lands in the bin it
+        # opens, not the one below (0.5 // 0.1 == 4.0 in floating point).
+        i = math.floor(round((v - low) / width, 9)) if width else 0
         counts[min(max(i, 0), bins - 1)] += 1
     return [Bin(low + i * width, low + (i + 1) * width, counts[i]) for i in range(bins)]
 

@@ -1,5 +1,6 @@
-"""Reads of the corpus (imports and their issues, texts with filters, statistics, selections)
-and of instruction pairs (filters, neighbours, few-shot versions).
+"""Reads of the corpus (imports and their issues, texts with filters, statistics, selections),
+of instruction pairs (filters, neighbours, few-shot versions) and of preference pairs (filters,
+statistics per principle).
 
 Every list is bounded by the caller's paginator; every query that walks relations names them in
 ``select_related``/``prefetch_related`` so a page costs a fixed number of queries.
@@ -7,21 +8,33 @@ Every list is bounded by the caller's paginator; every query that walks relation
 
 from __future__ import annotations
 
-from collections import defaultdict
+import statistics
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from principles.models import Domain, FewShotCaseVersion, Subdomain, Task
+from principles.models import (
+    Domain,
+    FewShotCaseVersion,
+    Principle,
+    PrincipleVersion,
+    Subdomain,
+    Task,
+)
 
+from .charts import bins_for
 from .models import (
     CorpusImport,
     CorpusText,
     ImportIssue,
     InstructionPair,
+    JudgeVerdict,
     PairMark,
     PairOrigin,
     PairStatus,
+    PreferencePair,
+    PreferenceStatus,
     Selection,
     SelectionItem,
     TextSpan,
@@ -431,3 +444,344 @@ def instruction_pair_choices() -> dict:
         "status_all": STATUS_ALL,
         "mark_none": MARK_NONE,
     }
+
+
+# --- preference pairs -------------------------------------------------------------------------
+
+#: Filter values of the preference pair list: flagged or not, and pairs nobody judged.
+FLAGGED_YES = "yes"
+FLAGGED_NO = "no"
+JUDGE_NONE = "none"
+#: The numeric minimality metrics (see :mod:`pairs.generation.metrics`), in display order.
+PREFERENCE_METRICS = ("char_similarity", "edit_ratio", "sentences_changed", "length_ratio")
+#: Every metric a pair stores, ``identical`` (a boolean) included.
+PREFERENCE_METRIC_NAMES = (*PREFERENCE_METRICS, "identical")
+#: Long columns the preference pair list never shows.
+PREFERENCE_LIST_DEFER = (
+    "context",
+    "chosen",
+    "rejected",
+    "selection_reason",
+    "rewrite_rationale",
+    "raw_text",
+    "error",
+    "params",
+    "request_hashes",
+    "call_ids",
+    "judge_reason",
+)
+
+
+@dataclass(frozen=True)
+class PreferencePairFilters:
+    """The preference pair list's filters, read from query parameters (page and API).
+
+    ``status`` empty means every status but ``failed``; ``all`` means every status.
+    ``flagged`` is ``yes``, ``no`` or empty (any); ``judge`` is ``pass``, ``fail``, ``none``
+    (not judged) or empty (any).
+    """
+
+    q: str = ""
+    principle: int | None = None
+    principle_version: int | None = None
+    status: str = ""
+    flagged: str = ""
+    judge: str = ""
+    domain: str = ""
+    task: str = ""
+    language: str = ""
+    job: int | None = None
+
+    @classmethod
+    def from_params(cls, params) -> PreferencePairFilters:
+        status = (params.get("status") or "").strip()
+        flagged = (params.get("flagged") or "").strip()
+        judge = (params.get("judge") or "").strip()
+        return cls(
+            q=(params.get("q") or "").strip()[:200],
+            principle=_int(params.get("principle")),
+            principle_version=_int(params.get("principle_version")),
+            status=status if status in (*PreferenceStatus.values, STATUS_ALL) else "",
+            flagged=flagged if flagged in (FLAGGED_YES, FLAGGED_NO) else "",
+            judge=judge if judge in (JudgeVerdict.PASS, JudgeVerdict.FAIL, JUDGE_NONE) else "",
+            domain=(params.get("domain") or "").strip()[:64],
+            task=(params.get("task") or "").strip()[:64],
+            language=(params.get("language") or "").strip()[:8],
+            job=_int(params.get("job")),
+        )
+
+    @property
+    def any(self) -> bool:
+        return any(
+            (
+                self.q,
+                self.principle,
+                self.principle_version,
+                self.status,
+                self.flagged,
+                self.judge,
+                self.domain,
+                self.task,
+                self.language,
+                self.job,
+            )
+        )
+
+
+def preference_pair_list(*, filters: PreferencePairFilters) -> QuerySet[PreferencePair]:
+    """Preference pairs matching ``filters``, newest first, with what the list shows joined in
+    (the long texts are deferred; ``.defer(None)`` loads them back)."""
+    qs = PreferencePair.objects.select_related(
+        "principle_version", "task", "domain", "subdomain", "endpoint"
+    ).defer(*PREFERENCE_LIST_DEFER)
+    if filters.q:
+        qs = qs.filter(
+            Q(instruction__icontains=filters.q)
+            | Q(chosen__icontains=filters.q)
+            | Q(rejected__icontains=filters.q)
+        )
+    if filters.principle:
+        qs = qs.filter(principle_version__principle_id=filters.principle)
+    if filters.principle_version:
+        qs = qs.filter(principle_version_id=filters.principle_version)
+    if filters.status == STATUS_ALL:
+        pass
+    elif filters.status:
+        qs = qs.filter(status=filters.status)
+    else:
+        qs = qs.exclude(status=PreferenceStatus.FAILED)
+    if filters.flagged == FLAGGED_YES:
+        qs = qs.filter(flagged=True)
+    elif filters.flagged == FLAGGED_NO:
+        qs = qs.filter(flagged=False)
+    if filters.judge == JUDGE_NONE:
+        qs = qs.filter(judge_verdict=JudgeVerdict.NONE)
+    elif filters.judge:
+        qs = qs.filter(judge_verdict=filters.judge)
+    if filters.domain:
+        qs = qs.filter(domain__slug=filters.domain)
+    if filters.task:
+        qs = qs.filter(task__slug=filters.task)
+    if filters.language:
+        qs = qs.filter(language=filters.language)
+    if filters.job:
+        qs = qs.filter(job_id=filters.job)
+    return qs.order_by("-id")
+
+
+def preference_pair_get(*, pk) -> PreferencePair | None:
+    return (
+        PreferencePair.objects.select_related(
+            "principle_version__principle",
+            "positive__span__text",
+            "positive__source_text",
+            "domain",
+            "subdomain",
+            "task",
+            "job",
+            "endpoint",
+            "judge_endpoint",
+            "reviewed_by",
+        )
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def preference_pair_offered_versions(*, pair: PreferencePair) -> list[dict]:
+    """The principle versions step 1 was shown, in the order the pair lists them: id, title,
+    number and principle id (None when the version is gone), and whether it was the one chosen."""
+    ids = [_int(v) for v in (pair.offered_versions or []) if not isinstance(v, bool)]
+    ids = [v for v in ids if v is not None]
+    found = {
+        row["id"]: row
+        for row in PrincipleVersion.objects.filter(pk__in=ids).values(
+            "id", "title", "number", "principle_id"
+        )
+    }
+    return [
+        {
+            "id": v,
+            "title": found.get(v, {}).get("title", ""),
+            "number": found.get(v, {}).get("number"),
+            "principle_id": found.get(v, {}).get("principle_id"),
+            "chosen": v == pair.principle_version_id,
+        }
+        for v in ids
+    ]
+
+
+def preference_pair_choices() -> dict:
+    """Options of the preference pair list's filters."""
+    return {
+        "principles": list(
+            Principle.objects.filter(
+                pk__in=PreferencePair.objects.filter(principle_version__isnull=False).values(
+                    "principle_version__principle_id"
+                )
+            )
+            .select_related("latest_version")
+            .order_by("id")
+        ),
+        "tasks": list(Task.objects.all()),
+        "domains": list(Domain.objects.all()),
+        "languages": list(
+            PreferencePair.objects.order_by("language")
+            .values_list("language", flat=True)
+            .distinct()
+        ),
+        "statuses": PreferenceStatus.choices,
+        "status_all": STATUS_ALL,
+        "flagged_choices": [(FLAGGED_YES, FLAGGED_YES), (FLAGGED_NO, FLAGGED_NO)],
+        "judges": [
+            (JudgeVerdict.PASS, JudgeVerdict.PASS.label),
+            (JudgeVerdict.FAIL, JudgeVerdict.FAIL.label),
+        ],
+        "judge_none": JUDGE_NONE,
+    }
+
+
+#: Metrics whose histograms are drawn in percent: integer bin edges keep a value that sits on
+#: an edge (0.5, 0.8) in the bin it opens, which float edges (0.1 steps) do not.
+_PERCENT_METRICS = ("char_similarity", "edit_ratio", "length_ratio")
+
+
+def preference_metric_histogram(name: str, values: list[float]) -> dict:
+    """Arguments of :func:`pairs.charts.bins_for` / ``histogram_svg`` for a metric: fixed
+    ranges so principles compare at a glance (similarity and edit ratio over 0-100 %, length
+    ratio over 0-200 %, values beyond the range in the last bin; sentences changed in whole
+    numbers from 0). ``scale`` turns the metric into the histogram's unit."""
+    if name == "sentences_changed":
+        high = max([5, *[int(v) + 1 for v in values]])
+        return {"values": list(values), "bins": min(high, 20), "low": 0, "high": high, "scale": 1}
+    high = 200 if name == "length_ratio" else 100
+    scaled = [round(v * 100, 6) for v in values]
+    return {"values": scaled, "bins": 10, "low": 0, "high": high, "scale": 100}
+
+
+def _metric_summary(name: str, values: list[float]) -> dict:
+    """Count, mean, median, min, max and histogram bins (edges in the metric's own unit)."""
+    hist = preference_metric_histogram(name, values)
+    scale = hist.pop("scale")
+    return {
+        "n": len(values),
+        "mean": round(statistics.fmean(values), 4) if values else None,
+        "median": round(statistics.median(values), 4) if values else None,
+        "min": min(values) if values else None,
+        "max": max(values) if values else None,
+        "bins": [
+            {"low": round(b.low / scale, 4), "high": round(b.high / scale, 4), "count": b.count}
+            for b in bins_for(hist.pop("values"), **hist)
+        ],
+    }
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
+def principle_preference_stats(
+    *, domain: str = "", task: str = "", language: str = "", job: int | None = None
+) -> list[dict]:
+    """Per principle (across its versions) the preference pairs made with it: counts per
+    status, flagged pairs, the judge's pass rate and a summary of each minimality metric.
+
+    Filters apply to the pairs (their domain and task slugs, language, job). Pairs without a
+    principle (step 1 failed) are left out. Reads narrow columns only; the metrics JSON is
+    summarised in Python, fine for tens of thousands of pairs. Each row also carries
+    ``values`` (metric name -> the raw values) for the charts; the API leaves it out.
+    """
+    qs = PreferencePair.objects.filter(principle_version__isnull=False)
+    if domain:
+        qs = qs.filter(domain__slug=domain)
+    if task:
+        qs = qs.filter(task__slug=task)
+    if language:
+        qs = qs.filter(language=language)
+    if job:
+        qs = qs.filter(job_id=job)
+    rows = qs.order_by().values_list(
+        "principle_version__principle_id",
+        "principle_version_id",
+        "status",
+        "flagged",
+        "judge_verdict",
+        "metrics",
+    )
+    acc: dict = {}
+    for principle_id, version_id, status, flagged, verdict, metrics in rows.iterator(
+        chunk_size=5000
+    ):
+        row = acc.get(principle_id)
+        if row is None:
+            row = acc[principle_id] = {
+                "statuses": Counter(),
+                "versions": Counter(),
+                "flagged": 0,
+                "verdicts": Counter(),
+                "values": {name: [] for name in PREFERENCE_METRICS},
+            }
+        row["statuses"][status] += 1
+        row["versions"][version_id] += 1
+        row["flagged"] += bool(flagged)
+        row["verdicts"][verdict] += 1
+        if isinstance(metrics, dict):
+            for name in PREFERENCE_METRICS:
+                value = _number(metrics.get(name))
+                if value is not None:
+                    row["values"][name].append(value)
+    if not acc:
+        return []
+    principles = Principle.objects.select_related("domain", "task").in_bulk(list(acc))
+    version_ids = {v for row in acc.values() for v in row["versions"]}
+    versions = PrincipleVersion.objects.only("id", "number", "title", "principle_id").in_bulk(
+        list(version_ids)
+    )
+    result = []
+    for principle_id, row in acc.items():
+        used = sorted(
+            (versions[v] for v in row["versions"] if v in versions),
+            key=lambda v: v.number,
+            reverse=True,
+        )
+        total = sum(row["statuses"].values())
+        failed = row["statuses"][PreferenceStatus.FAILED]
+        made = total - failed
+        passed = row["verdicts"][JudgeVerdict.PASS]
+        judged = passed + row["verdicts"][JudgeVerdict.FAIL]
+        principle = principles.get(principle_id)
+        result.append(
+            {
+                "principle": principle,
+                "principle_id": principle_id,
+                "title": used[0].title if used else "",
+                "domain": principle.domain.slug if principle else "",
+                "task": principle.task.slug if principle and principle.task_id else "",
+                "language": principle.language if principle else "",
+                "versions": [
+                    {
+                        "id": v.pk,
+                        "number": v.number,
+                        "title": v.title,
+                        "pairs": row["versions"][v.pk],
+                    }
+                    for v in used
+                ],
+                "total": total,
+                "per_status": {value: row["statuses"][value] for value in PreferenceStatus.values},
+                "flagged": row["flagged"],
+                "flagged_share": round(row["flagged"] / made, 4) if made else None,
+                "judged": judged,
+                "judge_pass": passed,
+                "judge_fail": judged - passed,
+                "judge_pass_rate": round(passed / judged, 4) if judged else None,
+                "metrics": {
+                    name: _metric_summary(name, values) for name, values in row["values"].items()
+                },
+                "values": row["values"],
+            }
+        )
+    result.sort(key=lambda r: (-r["total"], r["title"].casefold(), r["principle_id"]))
+    return result

@@ -17,10 +17,18 @@ from weaver_site.llm.models import CallStatus, Endpoint, LLMCall
 from weaver_site.models import Job, JobStatus
 from weaver_site.roles import ADMIN, ENGINEER, RoleRequiredMixin
 
+from . import charts
 from .corpus import scoring
 from .corpus.selection import selection_create
-from .generation import backtranslation, curation
-from .models import CorpusImport, InstructionPair, PairStatus, Selection
+from .generation import kinds
+from .models import (
+    CorpusImport,
+    InstructionPair,
+    PairStatus,
+    PreferencePair,
+    PreferenceStatus,
+    Selection,
+)
 
 LANGUAGES = [("", _("All")), ("zh", _("Chinese")), ("en", _("English"))]
 
@@ -101,7 +109,62 @@ class ScoringStartView(_EngineerView):
         return redirect("pairs:job", pk=job.pk)
 
 
-JOB_KINDS = (scoring.KIND, backtranslation.KIND, curation.KIND)
+JOB_KINDS = (scoring.KIND, kinds.BACKTRANSLATION, kinds.CURATION, kinds.NEGATIVES)
+PAIR_KINDS = (kinds.BACKTRANSLATION, kinds.CURATION)
+
+
+def negatives_distributions(job: Job) -> dict:
+    """The running metric distributions of a negatives job's pairs so far."""
+    rows = list(
+        PreferencePair.objects.filter(job=job)
+        .exclude(status=PreferenceStatus.FAILED)
+        .values_list("metrics", "flagged", "judge_verdict")
+    )
+    metrics = [m for m, _f, _j in rows if m]
+    judged = [j for _m, _f, j in rows if j]
+    charts_ = []
+    for key, title, low, high in (
+        ("char_similarity", _("Character similarity"), 0, 1),
+        ("edit_ratio", _("Edit ratio"), 0, 1),
+        ("length_ratio", _("Length ratio"), 0, 2),
+    ):
+        values = [min(float(m[key]), high) for m in metrics]
+        charts_.append(
+            (
+                title,
+                charts.histogram_svg(
+                    values,
+                    title=title,
+                    description=_("Number of pairs per range of %(metric)s.") % {"metric": title},
+                    low=low,
+                    high=high,
+                    chart_id=f"metric-{key}",
+                ),
+            )
+        )
+    sentences = [min(int(m["sentences_changed"]), 10) for m in metrics]
+    charts_.append(
+        (
+            _("Sentences changed"),
+            charts.histogram_svg(
+                sentences,
+                title=_("Sentences changed"),
+                description=_("Number of pairs per number of sentences changed (10 or more)."),
+                bins=11,
+                low=0,
+                high=11,
+                chart_id="metric-sentences_changed",
+            ),
+        )
+    )
+    return {
+        "pairs": len(rows),
+        "flagged": sum(1 for _m, f, _j in rows if f),
+        "identical": sum(1 for m in metrics if m.get("identical")),
+        "judged": len(judged),
+        "judge_passed": sum(1 for j in judged if j == "pass"),
+        "charts": charts_,
+    }
 
 
 class JobView(_EngineerView):
@@ -110,10 +173,14 @@ class JobView(_EngineerView):
 
     def get(self, request, pk):
         job = get_object_or_404(Job, pk=pk, kind__in=JOB_KINDS)
-        if job.kind == backtranslation.KIND:
+        if job.kind == kinds.BACKTRANSLATION:
             failures = InstructionPair.objects.filter(job=job, status=PairStatus.FAILED).order_by(
                 "pk"
             )
+        elif job.kind == kinds.NEGATIVES:
+            failures = PreferencePair.objects.filter(
+                job=job, status=PreferenceStatus.FAILED
+            ).order_by("pk")
         else:
             failures = LLMCall.objects.filter(
                 job=job, status__in=[CallStatus.FAILED, CallStatus.INVALID]
@@ -121,7 +188,9 @@ class JobView(_EngineerView):
         ctx = {
             "job": job,
             "failures": Paginator(failures, 20).get_page(request.GET.get("page")),
-            "pair_failures": job.kind == backtranslation.KIND,
+            "pair_failures": job.kind == kinds.BACKTRANSLATION,
+            "preference_failures": job.kind == kinds.NEGATIVES,
+            "distributions": negatives_distributions(job) if job.kind == kinds.NEGATIVES else None,
             "finished": min(job.done + job.failed, job.total),
             "live": job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
             "can_pause": job_is_resumable(job)
@@ -130,8 +199,9 @@ class JobView(_EngineerView):
             and job.status in (JobStatus.PAUSED, JobStatus.STOPPED_BUDGET, JobStatus.FAILED),
             "can_cancel": job.status
             in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.STOPPED_BUDGET),
-            "makes_pairs": job.kind in (backtranslation.KIND, curation.KIND),
-            "is_backtranslation": job.kind == backtranslation.KIND,
+            "makes_pairs": job.kind in PAIR_KINDS,
+            "is_backtranslation": job.kind == kinds.BACKTRANSLATION,
+            "is_negatives": job.kind == kinds.NEGATIVES,
         }
         template = (
             "pairs/jobs/_job_status.html"

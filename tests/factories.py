@@ -168,3 +168,28 @@ def make_instruction_pair(*, span=None, task="content_writing", **fields):
         )
     defaults.update(fields)
     return InstructionPair.objects.create(task=task_obj, **defaults)
+
+
+def make_preference_pair(*, positive, principle_version=None, **fields):
+    """A preference pair whose chosen side is ``positive``'s response (one word changed)."""
+    from pairs.generation.metrics import minimality_metrics
+    from pairs.models import NegativeMode, PreferencePair
+
+    rejected = fields.pop("rejected", positive.response.replace("slow", "very slow", 1))
+    defaults = {
+        "mode": NegativeMode.EXPLAIN,
+        "task": positive.task,
+        "domain": positive.domain,
+        "subdomain": positive.subdomain,
+        "language": positive.language,
+        "instruction": positive.instruction,
+        "context": positive.context,
+        "chosen": positive.response,
+        "rejected": rejected,
+        "prompt_version": "cdpo-v1",
+        "metrics": minimality_metrics(positive.response, rejected, language=positive.language),
+    }
+    defaults.update(fields)
+    return PreferencePair.objects.create(
+        positive=positive, principle_version=principle_version, **defaults
+    )

@@ -17,7 +17,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.fakes.llm_server import FakeLLMServer, Reply
+from tests.fakes.llm_server import FakeLLMServer, Reply, schema_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -361,3 +361,30 @@ def test_command_line_server() -> None:
             process.kill()
             process.wait()
     assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+
+
+def test_schema_answers_fit_the_schema_each_request_sends(client: openai.OpenAI) -> None:
+    import jsonschema
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "reason": {"type": "string", "minLength": 1},
+            "principle": {"type": "string", "enum": ["P2", "P1"]},
+            "score": {"type": "integer", "minimum": 1, "maximum": 5},
+            "ok": {"type": "boolean"},
+        },
+        "required": ["reason", "principle", "score", "ok"],
+    }
+    with FakeLLMServer(default=schema_answer()) as server:
+        c = openai.OpenAI(base_url=server.url, api_key="sk-test", max_retries=0)
+        answer = c.chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": "hi"}],
+            response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
+        )
+        data = json.loads(answer.choices[0].message.content)
+        jsonschema.validate(data, schema)
+        assert data["principle"] == "P2" and data["score"] == 1 and data["ok"] is True
+        plain = c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+        assert plain.choices[0].message.content == "ok"

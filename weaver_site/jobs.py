@@ -119,6 +119,13 @@ class Chunk:
 
 
 class ChunkSource(Protocol):
+    """What a job kind gives :func:`chunked_job_run`. It may also define
+    ``follow_one(job, chunk, result) -> requests``: requests to send in the same batch as
+    soon as one answer is in (a second step); ``accept(job, chunk, result)``: work on each
+    answer in the job's thread as it arrives; and ``follow_up(job, chunk, results) ->
+    (endpoint, requests) | None``: a next round of the chunk, on any endpoint, once the
+    batch is done."""
+
     def chunk(self, job: Job, after: int) -> Chunk | None:
         """The work after cursor ``after``; None when there is none left."""
 
@@ -126,13 +133,45 @@ class ChunkSource(Protocol):
         """Write the results (inside the caller's transaction); return (done, failed)."""
 
 
-def chunked_job_run(
-    *, job: Job, worker: str, source: ChunkSource, endpoint_for: Callable[[Job], Any]
-) -> None:
-    """Run ``job`` chunk by chunk until done, paused, cancelled or stopped by its budget."""
+def _rounds(job: Job, chunk: Chunk, source: ChunkSource, endpoint) -> tuple[list, bool]:
+    """Send the chunk's requests, then the follow-up rounds the source asks for (a second step
+    that needs the first one's answer, a judge on another endpoint). Returns the answered
+    results and whether the budget refused some."""
     from weaver_site.llm.gateway import batch
     from weaver_site.llm.models import CallStatus
 
+    answered_all: list = []
+    requests = chunk.requests
+    follow_up = getattr(source, "follow_up", None)
+    follow_one = getattr(source, "follow_one", None)
+    follow = (lambda result: follow_one(job, chunk, result)) if follow_one else None
+    accept = getattr(source, "accept", None)
+    while requests:
+        results, answered = [], []
+        for result in batch(endpoint, requests, job=job, follow=follow):
+            results.append(result)
+            if result.status != CallStatus.BUDGET:
+                answered.append(result)
+                if accept is not None:
+                    accept(job, chunk, result)
+        answered_all += answered
+        following = follow_up(job, chunk, answered) if follow_up else None
+        if len(answered) < len(results):
+            return answered_all, True
+        if not following:
+            break
+        endpoint, requests = following
+    return answered_all, False
+
+
+def chunked_job_run(
+    *, job: Job, worker: str, source: ChunkSource, endpoint_for: Callable[[Job], Any]
+) -> None:
+    """Run ``job`` chunk by chunk until done, paused, cancelled or stopped by its budget.
+
+    A chunk's outputs, the job's counters and its cursor commit together: a lost worker redoes
+    at most the chunk in flight, whose answers are in the gateway's cache.
+    """
     if not job_claim(job=job, worker=worker):
         return
     try:
@@ -144,11 +183,10 @@ def chunked_job_run(
             chunk = source.chunk(job, job.cursor)
             if chunk is None:
                 break
-            results = list(batch(endpoint, chunk.requests, job=job)) if chunk.requests else []
-            answered = [r for r in results if r.status != CallStatus.BUDGET]
+            results, refused = _rounds(job, chunk, source, endpoint)
             with transaction.atomic():
-                done, failed = source.store(job, chunk, answered)
-                if len(answered) < len(results):
+                done, failed = source.store(job, chunk, results)
+                if refused:
                     return  # refused by the budget: stored what came; resumes at this chunk
                 Job.objects.filter(pk=job.pk).update(
                     done=F("done") + done + chunk.already_done,

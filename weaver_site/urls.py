@@ -36,6 +36,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("principles/", include("principles.urls")),
     path("corpus/", include("pairs.urls")),
+    path("pairs/preferences/", include("pairs.urls_preferences")),
     path("pairs/", include("pairs.urls_instructions")),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),

@@ -27,9 +27,10 @@ from weaver_site.llm.models import Endpoint
 from weaver_site.models import Job
 
 from ..models import InstructionPair, PairOrigin, PairStatus, Selection, SelectionItem, TextSpan
+from . import kinds
 from .recipes import Example, SpanInfo, recipe_for
 
-KIND = "pairs.backtranslate"
+KIND = kinds.BACKTRANSLATION
 CHUNK_ITEMS = 120  # requests per chunk: progress and the cursor move once per chunk
 MAX_SAMPLES = 8
 DEFAULT_PARAMS = {"temperature": 0.7, "max_tokens": 2048}

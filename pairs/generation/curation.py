@@ -22,9 +22,10 @@ from weaver_site.models import Job
 
 from ..corpus.neardup import similar_groups
 from ..models import InstructionPair, PairMark, PairStatus
+from . import kinds
 from .recipes import CURATION_PROMPT_VERSION, CURATION_SCHEMA, curation_messages
 
-KIND = "pairs.curate"
+KIND = kinds.CURATION
 CHUNK_ITEMS = 200
 CURATED = (PairStatus.GENERATED, PairStatus.KEPT, PairStatus.DROPPED, PairStatus.DUPLICATE)
 DEFAULT_PARAMS = {"temperature": 0, "max_tokens": 600}

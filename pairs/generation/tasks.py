@@ -21,3 +21,12 @@ def run_curation(self, job_id: int) -> None:
     job = Job.objects.filter(pk=job_id).first()
     if job is not None:
         curation_run(job=job, worker=self.request.hostname or "")
+
+
+@shared_task(name="llm.pairs_negatives", bind=True, acks_late=True, reject_on_worker_lost=True)
+def run_negatives(self, job_id: int) -> None:
+    from .negatives import negatives_run
+
+    job = Job.objects.filter(pk=job_id).first()
+    if job is not None:
+        negatives_run(job=job, worker=self.request.hostname or "")

@@ -1,5 +1,5 @@
-"""The models of the pairs app: the corpus (texts, imports, spans, selections) and the
-instruction pairs made from it."""
+"""The models of the pairs app: the corpus (texts, imports, spans, selections), the
+instruction pairs made from it, and the preference pairs made from those."""
 
 from .corpus import (
     CorpusImport,
@@ -21,6 +21,7 @@ from .instructions import (
     PairOrigin,
     PairStatus,
 )
+from .preferences import JudgeVerdict, NegativeMode, PreferencePair, PreferenceStatus
 
 __all__ = [
     "CorpusImport",
@@ -29,12 +30,16 @@ __all__ = [
     "ImportIssue",
     "ImportStatus",
     "InstructionPair",
+    "JudgeVerdict",
+    "NegativeMode",
     "NearDuplicateCluster",
     "PairImport",
     "PairImportIssue",
     "PairMark",
     "PairOrigin",
     "PairStatus",
+    "PreferencePair",
+    "PreferenceStatus",
     "Selection",
     "SelectionItem",
     "TextSpan",

@@ -7,9 +7,15 @@ from pairs.api import (
     SelectionViewSet,
     SelectionWriteViewSet,
 )
-from pairs.api_generation import BacktranslationJobViewSet, CurationJobViewSet, KeepViewSet
+from pairs.api_generation import (
+    BacktranslationJobViewSet,
+    CurationJobViewSet,
+    KeepViewSet,
+    NegativesJobViewSet,
+)
 from pairs.api_instructions import InstructionPairViewSet
 from pairs.api_pair_import import PairImportViewSet
+from pairs.api_preferences import PreferencePairViewSet
 from weaver_site.llm.api import EndpointViewSet, JobViewSet
 
 from .fewshot import FewShotCaseViewSet
@@ -31,8 +37,10 @@ router.register("corpus/new-selection", SelectionWriteViewSet, basename="corpus-
 router.register("corpus/scoring-jobs", ScoringJobViewSet, basename="corpus-scoring-job")
 router.register("backtranslation-jobs", BacktranslationJobViewSet, basename="backtranslation-job")
 router.register("curation-jobs", CurationJobViewSet, basename="curation-job")
+router.register("negatives-jobs", NegativesJobViewSet, basename="negatives-job")
 router.register("instruction-pairs-keep", KeepViewSet, basename="instruction-pairs-keep")
 router.register("instruction-pairs", InstructionPairViewSet, basename="instruction-pair")
 router.register("instruction-pair-imports", PairImportViewSet, basename="instruction-pair-import")
+router.register("preference-pairs", PreferencePairViewSet, basename="preference-pair")
 
 urlpatterns = router.urls

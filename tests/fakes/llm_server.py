@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-__all__ = ["FakeLLMServer", "RecordedRequest", "Reply", "main"]
+__all__ = ["FakeLLMServer", "RecordedRequest", "Reply", "main", "schema_answer"]
 
 log = logging.getLogger(__name__)
 
@@ -633,6 +633,38 @@ class FakeLLMServer:
         return _json_response(payload, reply.status, reply.headers)
 
 
+def _fill(schema: dict[str, Any], name: str) -> Any:
+    """The smallest value a JSON schema accepts (the first of an enum, the minimum)."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        return {key: _fill(sub, key) for key, sub in schema.get("properties", {}).items()}
+    if kind == "array":
+        return []
+    if kind == "integer":
+        return int(schema.get("minimum", 0))
+    if kind == "number":
+        return float(schema.get("minimum", 0))
+    if kind == "boolean":
+        return True
+    return f"{name} from the test server."
+
+
+def schema_answer(latency: float = 0.0) -> Callable[[dict[str, Any]], Reply]:
+    """A reply callable that answers each request with a value valid for the JSON schema it
+    sent (``response_format.json_schema``), or ``ok`` when it sent none."""
+
+    def answer(body: dict[str, Any]) -> Reply:
+        fmt = body.get("response_format") or {}
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if not schema:
+            return Reply(content="ok", latency=latency)
+        return Reply.json(_fill(schema, "answer"), latency=latency)
+
+    return answer
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: serve in the foreground until SIGINT/SIGTERM, printing ``URL <base_url>``."""
     parser = argparse.ArgumentParser(
@@ -643,11 +675,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--content", default="ok", help="the assistant's answer")
+    parser.add_argument(
+        "--schema-answers",
+        action="store_true",
+        help="answer each request with JSON valid for the schema it sent (else --content)",
+    )
     args = parser.parse_args(argv)
 
-    server = FakeLLMServer(
-        host=args.host, port=args.port, default=Reply(content=args.content, latency=args.latency)
+    default = (
+        schema_answer(args.latency)
+        if args.schema_answers
+        else Reply(content=args.content, latency=args.latency)
     )
+    server = FakeLLMServer(host=args.host, port=args.port, default=default)
 
     def announce(url: str) -> None:
         sys.stdout.write(f"URL {url}\n")

@@ -24,7 +24,7 @@ def endpoint(db):
 def no_enqueue(monkeypatch):
     """Record the tasks queued instead of sending them (no worker runs in these tests)."""
     sent = []
-    for task in ("run_backtranslation", "run_curation"):
+    for task in ("run_backtranslation", "run_curation", "run_negatives"):
         monkeypatch.setattr(
             f"pairs.generation.tasks.{task}.delay", lambda *a, _t=task: sent.append((_t, a))
         )
@@ -170,3 +170,68 @@ def test_keep_page_and_api(client_for, engineer, db):
         "duplicate": 0,
         "unscored": 1,
     }
+
+
+def test_negatives_page_and_api_start_jobs(
+    client_for, engineer, author, admin_user, reviewer, endpoint, no_enqueue
+):
+    from pairs.generation import negatives
+    from pairs.models import PairStatus
+
+    from ..factories import make_approved
+
+    principle = make_approved(author, admin_user, task=None)
+    for i in range(3):
+        make_instruction_pair(
+            instruction=f"Write scene {i}.",
+            status=PairStatus.KEPT,
+            curation_score=4 + i % 2,
+            domain_id=principle.domain_id,
+        )
+    c = client_for(engineer)
+    assert client_for(reviewer).get("/pairs/preferences/new/").status_code == 403
+    assert client_for(author).get("/pairs/preferences/new/").status_code == 403
+    page = c.get("/pairs/preferences/new/").content.decode()
+    assert 'name="min_char_similarity"' in page and 'value="0.7"' in page
+    response = c.post(
+        "/pairs/preferences/new/",
+        {
+            "endpoint": endpoint.pk,
+            "mode": "explain",
+            "samples": 1,
+            "kept_only": "on",
+            "min_score": 5,
+            "temperature": 0.5,
+            "min_char_similarity": 0.8,
+            "max_edit_ratio": "",
+        },
+    )
+    job = Job.objects.get(kind=negatives.KIND)
+    assert response.status_code == 302 and job.total == 1  # one positive scored 5
+    assert job.params["thresholds"]["min_char_similarity"] == 0.8
+    assert job.params["thresholds"]["max_edit_ratio"] is None  # emptied: check off
+    assert job.params["principle_ids"] == [] and job.params["params"]["temperature"] == 0.5
+    none = c.post(
+        "/pairs/preferences/new/",
+        {"endpoint": endpoint.pk, "mode": "explain", "samples": 1, "language": "zh"},
+    )
+    assert none.status_code == 400 and "approved principle" in none.content.decode()
+    api = c.post(
+        "/api/negatives-jobs/",
+        {"endpoint": endpoint.pk, "mode": "each", "positives": {"kept_only": True}},
+        content_type="application/json",
+    )
+    assert api.status_code == 201, api.content
+    assert api.json()["total"] == 3 and api.json()["params"]["mode"] == "each"
+    bad = c.post(
+        "/api/negatives-jobs/",
+        {"endpoint": endpoint.pk, "samples": 9},
+        content_type="application/json",
+    )
+    assert bad.status_code == 400 and "samples" in bad.json()
+    assert (
+        client_for(author)
+        .post("/api/negatives-jobs/", {"endpoint": endpoint.pk}, content_type="application/json")
+        .status_code
+        == 403
+    )

@@ -5,10 +5,6 @@ deliberate change to a template, re-run with ``WEAVER_UPDATE_GOLDEN=1`` to rewri
 read their diff, and bump the recipe's version.
 """
 
-import difflib
-import os
-from pathlib import Path
-
 import jsonschema
 import pytest
 
@@ -24,8 +20,10 @@ from pairs.generation.recipes import (
 )
 from principles.taxonomy import TASKS
 
-GOLDEN = Path(__file__).parent / "golden" / "backtranslation"
-UPDATE = os.environ.get("WEAVER_UPDATE_GOLDEN") == "1"
+from .golden_files import GOLDEN as GOLDEN_ROOT
+from .golden_files import check_golden, render
+
+GOLDEN = GOLDEN_ROOT / "backtranslation"
 SLUGS = [slug for slug, _, _ in TASKS]
 
 # Passages from the shared sample corpus (public domain), copied here so the golden files
@@ -139,38 +137,6 @@ CURATION_PAIRS = {
 }
 
 
-def render(messages: list[dict]) -> str:
-    return "".join(f"### {m['role']}\n{m['content']}\n" for m in messages)
-
-
-def check_golden(name: str, rendered: str) -> None:
-    path = GOLDEN / name
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(rendered, encoding="utf-8")
-        return
-    if not path.exists():
-        pytest.fail(
-            f"golden file {path} is missing; re-run with WEAVER_UPDATE_GOLDEN=1 to write it"
-        )
-    expected = path.read_text(encoding="utf-8")
-    if rendered != expected:
-        diff = "".join(
-            difflib.unified_diff(
-                expected.splitlines(keepends=True),
-                rendered.splitlines(keepends=True),
-                fromfile=f"golden/{name}",
-                tofile="rendered",
-            )
-        )
-        pytest.fail(
-            f"the rendered prompt differs from golden/{name}:\n{diff}\n"
-            "If the change is intended, re-run with WEAVER_UPDATE_GOLDEN=1 to accept it "
-            "(and bump the recipe's version).",
-            pytrace=False,
-        )
-
-
 def good_answer(recipe: Recipe) -> dict:
     values = {
         "instruction": "  Write a scene about a child chasing ducks.  ",
@@ -185,14 +151,18 @@ def good_answer(recipe: Recipe) -> dict:
 def test_rendered_prompt_matches_golden_file(task, lang):
     messages = recipe_for(task).messages(SPANS[lang], EXAMPLES[lang])
     assert [m["role"] for m in messages] == ["system", "user"]
-    check_golden(f"{task}.{lang}.txt", render(messages))
+    check_golden(
+        "backtranslation/" + f"{task}.{lang}.txt", render(messages), bump="the recipe's version"
+    )
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_curation_prompt_matches_golden_file(lang):
     messages = curation_messages(language=lang, **CURATION_PAIRS[lang])
     assert [m["role"] for m in messages] == ["system", "user"]
-    check_golden(f"curation.{lang}.txt", render(messages))
+    check_golden(
+        "backtranslation/" + f"curation.{lang}.txt", render(messages), bump="the recipe's version"
+    )
 
 
 def test_every_task_has_a_recipe():

@@ -42,6 +42,16 @@ class EndpointSerializer(serializers.ModelSerializer):
 
 
 class JobSerializer(serializers.ModelSerializer):
+    params = serializers.SerializerMethodField(
+        help_text="What the job works on and how. Long id lists are given as their length."
+    )
+
+    def get_params(self, obj) -> dict:
+        return {
+            key: len(value) if isinstance(value, list) and len(value) > 100 else value
+            for key, value in (obj.params or {}).items()
+        }
+
     class Meta:
         model = Job
         fields = (
