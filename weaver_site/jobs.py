@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -164,35 +165,69 @@ def _rounds(job: Job, chunk: Chunk, source: ChunkSource, endpoint) -> tuple[list
     return answered_all, False
 
 
+def _in_thread(fn, *args):
+    """Run ``fn`` in a helper thread, closing that thread's database connection after."""
+    try:
+        return fn(*args)
+    finally:
+        connections.close_all()
+
+
+def _store(job: Job, chunk: Chunk, source: ChunkSource, results: list, refused: bool) -> None:
+    """A chunk's outputs, and (unless the budget cut it short) the job's counters and cursor,
+    in one transaction."""
+    with transaction.atomic():
+        done, failed = source.store(job, chunk, results)
+        if not refused:
+            Job.objects.filter(pk=job.pk).update(
+                done=F("done") + done + chunk.already_done,
+                failed=F("failed") + failed,
+                cursor=chunk.cursor,
+            )
+
+
 def chunked_job_run(
     *, job: Job, worker: str, source: ChunkSource, endpoint_for: Callable[[Job], Any]
 ) -> None:
     """Run ``job`` chunk by chunk until done, paused, cancelled or stopped by its budget.
 
-    A chunk's outputs, the job's counters and its cursor commit together: a lost worker redoes
-    at most the chunk in flight, whose answers are in the gateway's cache.
+    A chunk's outputs, the job's counters and its cursor commit together, in chunk order: a
+    lost worker redoes at most the chunks not stored yet, whose answers are in the gateway's
+    cache. The endpoint's slots stay busy across chunks: the next chunk is prepared while the
+    current one is answered, and a finished chunk is stored while the next one is answered.
     """
     if not job_claim(job=job, worker=worker):
         return
     try:
         endpoint = endpoint_for(job)
-        while True:
-            job.refresh_from_db(fields=["status", "cursor", "worker"])
-            if job.status != JobStatus.RUNNING or job.worker != worker:
-                return  # paused, cancelled, stopped by budget, or taken over
-            chunk = source.chunk(job, job.cursor)
-            if chunk is None:
-                break
-            results, refused = _rounds(job, chunk, source, endpoint)
-            with transaction.atomic():
-                done, failed = source.store(job, chunk, results)
-                if refused:
-                    return  # refused by the budget: stored what came; resumes at this chunk
-                Job.objects.filter(pk=job.pk).update(
-                    done=F("done") + done + chunk.already_done,
-                    failed=F("failed") + failed,
-                    cursor=chunk.cursor,
-                )
+        cursor = Job.objects.values_list("cursor", flat=True).get(pk=job.pk)
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix=f"job-{job.pk}-next") as fetcher,
+            ThreadPoolExecutor(1, thread_name_prefix=f"job-{job.pk}-store") as storer,
+        ):
+            upcoming = fetcher.submit(_in_thread, source.chunk, job, cursor)
+            stored = None
+            try:
+                while True:
+                    job.refresh_from_db(fields=["status", "worker"])
+                    if job.status != JobStatus.RUNNING or job.worker != worker:
+                        return  # paused, cancelled, stopped by budget, or taken over
+                    chunk = upcoming.result()
+                    if chunk is None:
+                        break
+                    upcoming = fetcher.submit(_in_thread, source.chunk, job, chunk.cursor)
+                    results, refused = _rounds(job, chunk, source, endpoint)
+                    if stored is not None:
+                        stored.result()  # in order; raises what the store raised
+                    stored = storer.submit(_in_thread, _store, job, chunk, source, results, refused)
+                    if refused:
+                        return  # stored what came; the job resumes at this chunk
+            finally:
+                if stored is not None:
+                    stored.result()
+        job.refresh_from_db(fields=["status"])
+        if job.status != JobStatus.RUNNING:
+            return
     except Exception as exc:
         logger.exception("job %s failed", job.pk)
         Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
