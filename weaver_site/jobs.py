@@ -3,9 +3,9 @@
 A job kind registers the Celery task that runs it (:func:`job_kind_register`). Its task calls
 :func:`chunked_job_run` with a :class:`ChunkSource`, which hands out the work after the job's
 ``cursor`` a chunk at a time. Each chunk goes through the gateway; its outputs, the job's
-counters and the new cursor are written in one transaction, so a lost worker loses at most
-the chunk in flight (whose answers are in the gateway's cache: sending it again costs
-nothing), and nothing is counted or written twice.
+counters and the new cursor are written in one transaction, in chunk order, so a lost worker
+loses at most the chunks not stored yet (whose answers are in the gateway's cache: sending them
+again costs nothing), and nothing is counted or written twice.
 
 A worker claims a job by setting ``worker`` to its hostname. When a worker dies, its heartbeat
 goes stale (or a new worker starts under the same name) and :func:`job_recover_orphans`, run
