@@ -15,6 +15,8 @@ by every worker's heartbeat, puts the job back on its queue.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -50,12 +52,12 @@ def job_is_resumable(job: Job) -> bool:
 
 
 def job_pause(*, job: Job) -> bool:
-    """Stop a queued or running job after its chunk in flight. Returns whether it changed."""
+    """Stop a queued or running job after its chunks in flight. Returns whether it changed."""
     return bool(Job.objects.filter(pk=job.pk, status__in=ACTIVE).update(status=JobStatus.PAUSED))
 
 
 def job_cancel(*, job: Job) -> bool:
-    """Stop a job for good after its chunk in flight. Returns whether it changed."""
+    """Stop a job for good after its chunks in flight. Returns whether it changed."""
     return bool(
         Job.objects.filter(
             pk=job.pk, status__in=(*ACTIVE, JobStatus.PAUSED, JobStatus.STOPPED_BUDGET)
@@ -134,7 +136,9 @@ class ChunkSource(Protocol):
         """Write the results (inside the caller's transaction); return (done, failed)."""
 
 
-def _rounds(job: Job, chunk: Chunk, source: ChunkSource, endpoint) -> tuple[list, bool]:
+def _rounds(
+    job: Job, chunk: Chunk, source: ChunkSource, endpoint, on_drained=None
+) -> tuple[list, bool]:
     """Send the chunk's requests, then the follow-up rounds the source asks for (a second step
     that needs the first one's answer, a judge on another endpoint). Returns the answered
     results and whether the budget refused some."""
@@ -149,13 +153,14 @@ def _rounds(job: Job, chunk: Chunk, source: ChunkSource, endpoint) -> tuple[list
     accept = getattr(source, "accept", None)
     while requests:
         results, answered = [], []
-        for result in batch(endpoint, requests, job=job, follow=follow):
+        for result in batch(endpoint, requests, job=job, follow=follow, on_drained=on_drained):
             results.append(result)
             if result.status != CallStatus.BUDGET:
                 answered.append(result)
                 if accept is not None:
                     accept(job, chunk, result)
         answered_all += answered
+        on_drained = None  # said once, by the first batch
         following = follow_up(job, chunk, answered) if follow_up else None
         if len(answered) < len(results):
             return answered_all, True
@@ -193,8 +198,9 @@ def chunked_job_run(
 
     A chunk's outputs, the job's counters and its cursor commit together, in chunk order: a
     lost worker redoes at most the chunks not stored yet, whose answers are in the gateway's
-    cache. The endpoint's slots stay busy across chunks: the next chunk is prepared while the
-    current one is answered, and a finished chunk is stored while the next one is answered.
+    cache. The endpoint's slots stay busy across chunks: the next chunk is prepared while one
+    is answered and starts as soon as no request of the current one waits for a slot (its
+    tail), and a finished chunk is stored while the next is answered.
     """
     if not job_claim(job=job, worker=worker):
         return
@@ -203,30 +209,55 @@ def chunked_job_run(
         cursor = Job.objects.values_list("cursor", flat=True).get(pk=job.pk)
         with (
             ThreadPoolExecutor(1, thread_name_prefix=f"job-{job.pk}-next") as fetcher,
+            ThreadPoolExecutor(2, thread_name_prefix=f"job-{job.pk}-send") as senders,
             ThreadPoolExecutor(1, thread_name_prefix=f"job-{job.pk}-store") as storer,
         ):
             upcoming = fetcher.submit(_in_thread, source.chunk, job, cursor)
+            in_flight: deque = deque()  # (chunk, future of its rounds, drained event)
             stored = None
+            more, halted = True, False
             try:
                 while True:
-                    job.refresh_from_db(fields=["status", "worker"])
-                    if job.status != JobStatus.RUNNING or job.worker != worker:
-                        return  # paused, cancelled, stopped by budget, or taken over
-                    chunk = upcoming.result()
-                    if chunk is None:
+                    if more and (
+                        not in_flight or (len(in_flight) < 2 and in_flight[-1][2].is_set())
+                    ):
+                        job.refresh_from_db(fields=["status", "worker"])
+                        chunk = None
+                        if job.status == JobStatus.RUNNING and job.worker == worker:
+                            chunk = upcoming.result()
+                        if chunk is None:
+                            more = False  # done, or paused, cancelled, taken over
+                        else:
+                            upcoming = fetcher.submit(_in_thread, source.chunk, job, chunk.cursor)
+                            drained = threading.Event()
+                            rounds = senders.submit(
+                                _in_thread, _rounds, job, chunk, source, endpoint, drained.set
+                            )
+                            in_flight.append((chunk, rounds, drained))
+                            continue
+                    if not in_flight:
                         break
-                    upcoming = fetcher.submit(_in_thread, source.chunk, job, chunk.cursor)
-                    results, refused = _rounds(job, chunk, source, endpoint)
+                    first, rounds, _drained = in_flight[0]
+                    newest = in_flight[-1][2]
+                    while not rounds.done():
+                        if more and len(in_flight) < 2 and newest.is_set():
+                            break
+                        newest.wait(0.02)
+                    if not rounds.done():
+                        continue  # start the next chunk in this one's tail
+                    in_flight.popleft()
+                    results, refused = rounds.result()
+                    halted = halted or refused
                     if stored is not None:
                         stored.result()  # in order; raises what the store raised
-                    stored = storer.submit(_in_thread, _store, job, chunk, source, results, refused)
-                    if refused:
-                        return  # stored what came; the job resumes at this chunk
+                    stored = storer.submit(_in_thread, _store, job, first, source, results, halted)
+                    if halted:
+                        more = False  # the budget refused: the job resumes at this chunk
             finally:
                 if stored is not None:
                     stored.result()
         job.refresh_from_db(fields=["status"])
-        if job.status != JobStatus.RUNNING:
+        if job.status != JobStatus.RUNNING or halted:
             return
     except Exception as exc:
         logger.exception("job %s failed", job.pk)

@@ -338,3 +338,45 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
         assert paid.values("request_hash").annotate(n=Count("pk")).filter(n__gt=1).count() == 0
         assert job.spent_usd == paid.aggregate(s=Sum("cost_usd"))["s"]
         assert job.cache_hits >= 10
+
+
+def test_many_chunks_store_in_order_and_pause_between_them(
+    transactional_db, reference_data, server, author, admin_user, monkeypatch
+):
+    monkeypatch.setattr(negatives, "REQUESTS_PER_SLOT", 1)  # 4 positives a chunk
+    setup_principles(author, admin_user)
+    endpoint = make_endpoint(server)
+    positives = make_positives(10)
+    job = negatives.negatives_create(endpoint=endpoint, judge_endpoint=make_endpoint(server, "j"))
+    run_inline(job)
+    assert job.status == JobStatus.DONE and job.done == 10 and job.failed == 0
+    assert job.cursor == max(p.pk for p in positives)
+    assert PreferencePair.objects.filter(judge_verdict=JudgeVerdict.PASS).count() == 10
+    assert len(server.chat_requests) == 30  # select, rewrite and judge per positive
+    # A pause stops the job at a chunk boundary; resuming finishes it without duplicates.
+    PreferencePair.objects.all().delete()
+    again = negatives.negatives_create(endpoint=endpoint)
+    original = negatives.NegativesSource.store
+    stored = []
+
+    def store_then_pause(self, job, chunk, results):
+        counts = original(self, job, chunk, results)
+        stored.append(chunk.cursor)
+        if len(stored) == 1:
+            Job.objects.filter(pk=job.pk).update(status=JobStatus.PAUSED)
+        return counts
+
+    monkeypatch.setattr(negatives.NegativesSource, "store", store_then_pause)
+    run_inline(again)
+    assert again.status == JobStatus.PAUSED
+    # The chunk already in flight when the pause came is finished and stored, in order.
+    assert PreferencePair.objects.count() == 4 * len(stored) < 10
+    assert again.cursor == stored[-1] and again.done == 4 * len(stored)
+    from weaver_site.jobs import job_resume
+
+    monkeypatch.setattr("celery.current_app.send_task", lambda *a, **k: None)
+    assert job_resume(job=again)
+    run_inline(again)
+    assert again.status == JobStatus.DONE and again.done == 10
+    assert PreferencePair.objects.count() == 10
+    assert PreferencePair.objects.values("positive").distinct().count() == 10

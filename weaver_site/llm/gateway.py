@@ -168,6 +168,7 @@ class _Runner:
         self.limiter: EndpointLimiter | None = None
         self.budget_stop = ""  # set by the first refusal: the rest of the batch is not sent
         self.closing = False
+        self.on_drained = None
 
     async def on(self, pool, fn, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(pool, lambda: fn(*args, **kwargs))
@@ -186,7 +187,7 @@ class _Runner:
                 future.result()
             pool.shutdown(wait=True)
 
-    async def run(self, requests: list[LLMRequest], emit, follow=None) -> None:
+    async def run(self, requests: list[LLMRequest], emit, follow=None, on_drained=None) -> None:
         """Send ``requests``; ``emit`` receives lists of finished results, once written.
 
         ``follow(result)``, when given, is called on this loop with every result and returns
@@ -366,6 +367,9 @@ class _Runner:
         """Queue the result for the writer; it is emitted once it is in the database."""
         self.pending.append((result, reserved))
         self.unrecorded -= 1
+        if self.on_drained is not None and self.limiter.waiting == 0:
+            drained, self.on_drained = self.on_drained, None
+            drained()
         if len(self.pending) >= self.FLUSH_SIZE or self.unrecorded == 0:
             await self._flush()
 
@@ -463,13 +467,15 @@ def batch(
     *,
     job: Job | None = None,
     follow: Callable[[LLMResult], Iterable[LLMRequest]] | None = None,
+    on_drained: Callable[[], None] | None = None,
 ) -> Iterator[LLMResult]:
     """Run many requests concurrently under the endpoint's limits; yield results as they finish.
 
     Results come back in completion order; match them to requests by ``result.request.key``.
     ``follow`` (called on the gateway's event loop thread with each result, so keep it quick
     and free of database queries) returns further requests to send in the same batch; their
-    results are yielded too.
+    results are yielded too. ``on_drained`` is called once (on that thread) when no request of
+    the batch waits for a slot any more: a caller may start its next batch then.
     """
     requests = list(requests)
     if not requests:
@@ -484,7 +490,7 @@ def batch(
     def main():
         try:
             with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
-                loop_runner.run(runner.run(requests, results.put, follow))
+                loop_runner.run(runner.run(requests, results.put, follow, on_drained))
         except BaseException as exc:  # handed to the consuming thread
             results.put(exc)
         finally:
