@@ -166,9 +166,7 @@ class ThresholdsSerializer(serializers.Serializer):
         min_value=0, max_value=1, required=False, allow_null=True
     )
     max_edit_ratio = serializers.FloatField(min_value=0, required=False, allow_null=True)
-    max_sentences_changed = serializers.IntegerField(
-        min_value=0, required=False, allow_null=True
-    )
+    max_sentences_changed = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     min_length_ratio = serializers.FloatField(min_value=0, required=False, allow_null=True)
     max_length_ratio = serializers.FloatField(min_value=0, required=False, allow_null=True)
 

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from weaver_site.forms import form_add_service_errors
 from weaver_site.roles import ADMIN, ENGINEER, RoleRequiredMixin
 
 from . import charts, selectors
@@ -88,7 +89,7 @@ class ImportCreateView(CorpusRoleMixin, View):
                     created_by=request.user,
                 )
             except ValidationError as exc:
-                _errors_to_form(form, exc, rename={"uploaded_file": "file"})
+                form_add_service_errors(form, exc, rename={"uploaded_file": "file"})
             else:
                 messages.success(request, _("File uploaded. Now map its fields."))
                 return redirect("pairs:import-mapping", pk=corpus_import.pk)
@@ -99,15 +100,6 @@ def _too_large(limit: int) -> str:
     return _("The file is larger than the upload limit of %(mib).1f MiB.") % {
         "mib": limit / 1024**2
     }
-
-
-def _errors_to_form(form, exc: ValidationError, rename: dict | None = None) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errs in exc.message_dict.items():
-            field = (rename or {}).get(field, field)
-            form.add_error(field if field in form.fields else None, errs)
-    else:
-        form.add_error(None, exc.messages)
 
 
 class ImportMappingView(_ImportMixin, View):

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 
 from principles.models import Domain, Task
+from weaver_site.forms import form_add_service_errors
 from weaver_site.llm.models import Endpoint
 
 from .generation import backtranslation, curation
@@ -74,7 +75,7 @@ class BacktranslationStartView(_EngineerView):
                     created_by=request.user,
                 )
             except ValidationError as exc:
-                _add_errors(form, exc)
+                form_add_service_errors(form, exc)
             else:
                 return redirect("pairs:job", pk=job.pk)
         return render(request, self.template, {"form": form}, status=400)
@@ -130,7 +131,7 @@ class CurationStartView(_EngineerView):
                     **form.scope(),
                 )
             except ValidationError as exc:
-                _add_errors(form, exc)
+                form_add_service_errors(form, exc)
             else:
                 return redirect("pairs:job", pk=job.pk)
         return render(request, self.template, {"form": form}, status=400)
@@ -175,7 +176,7 @@ class KeepView(_EngineerView):
                     **form.scope(),
                 )
             except ValidationError as exc:
-                _add_errors(form, exc)
+                form_add_service_errors(form, exc)
             else:
                 messages.success(
                     request,
@@ -187,11 +188,3 @@ class KeepView(_EngineerView):
                 )
                 return redirect("instructions:keep")
         return render(request, self.template, {"form": form}, status=400)
-
-
-def _add_errors(form: forms.Form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)

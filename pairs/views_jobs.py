@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views import View
 
 from principles.models import Domain
+from weaver_site.forms import form_add_service_errors
 from weaver_site.jobs import job_cancel, job_is_resumable, job_pause, job_resume
 from weaver_site.llm.models import CallStatus, Endpoint, LLMCall
 from weaver_site.models import Job, JobStatus
@@ -173,29 +174,13 @@ class JobView(_EngineerView):
 
     def get(self, request, pk):
         job = get_object_or_404(Job, pk=pk, kind__in=JOB_KINDS)
-        if job.kind == kinds.BACKTRANSLATION:
-            failures = InstructionPair.objects.filter(job=job, status=PairStatus.FAILED).order_by(
-                "pk"
-            )
-        elif job.kind == kinds.NEGATIVES:
-            failures = PreferencePair.objects.filter(
-                job=job, status=PreferenceStatus.FAILED
-            ).order_by("pk")
-        else:
-            failures = LLMCall.objects.filter(
-                job=job, status__in=[CallStatus.FAILED, CallStatus.INVALID]
-            ).order_by("-created_at")
+        resumable = job_is_resumable(job)
         ctx = {
             "job": job,
-            "failures": Paginator(failures, 20).get_page(request.GET.get("page")),
-            "pair_failures": job.kind == kinds.BACKTRANSLATION,
-            "preference_failures": job.kind == kinds.NEGATIVES,
-            "distributions": negatives_distributions(job) if job.kind == kinds.NEGATIVES else None,
             "finished": min(job.done + job.failed, job.total),
             "live": job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
-            "can_pause": job_is_resumable(job)
-            and job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
-            "can_resume": job_is_resumable(job)
+            "can_pause": resumable and job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
+            "can_resume": resumable
             and job.status in (JobStatus.PAUSED, JobStatus.STOPPED_BUDGET, JobStatus.FAILED),
             "can_cancel": job.status
             in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.STOPPED_BUDGET),
@@ -203,15 +188,32 @@ class JobView(_EngineerView):
             "is_backtranslation": job.kind == kinds.BACKTRANSLATION,
             "is_negatives": job.kind == kinds.NEGATIVES,
         }
-        template = (
-            "pairs/jobs/_job_status.html"
-            if request.headers.get("HX-Request") == "true"
-            else "pairs/jobs/job.html"
+        if request.headers.get("HX-Request") == "true":
+            # The live status polls every second: only the job row, no failures or charts.
+            return render(request, "pairs/jobs/_job_status.html", ctx)
+        ctx.update(
+            failures=Paginator(self._failures(job), 20).get_page(request.GET.get("page")),
+            pair_failures=job.kind == kinds.BACKTRANSLATION,
+            preference_failures=job.kind == kinds.NEGATIVES,
+            distributions=negatives_distributions(job) if job.kind == kinds.NEGATIVES else None,
         )
-        return render(request, template, ctx)
+        return render(request, "pairs/jobs/job.html", ctx)
+
+    @staticmethod
+    def _failures(job: Job):
+        if job.kind == kinds.BACKTRANSLATION:
+            return InstructionPair.objects.filter(job=job, status=PairStatus.FAILED).order_by("pk")
+        if job.kind == kinds.NEGATIVES:
+            return PreferencePair.objects.filter(job=job, status=PreferenceStatus.FAILED).order_by(
+                "pk"
+            )
+        return LLMCall.objects.filter(
+            job=job, status__in=[CallStatus.FAILED, CallStatus.INVALID]
+        ).order_by("-created_at")
 
     def post(self, request, pk):
-        """Pause, resume or cancel (the default): a running job stops after its chunk in flight."""
+        """Pause, resume or cancel (the default): a running job stops after its chunks in
+        flight."""
         job = get_object_or_404(Job, pk=pk, kind__in=JOB_KINDS)
         action = request.POST.get("action", "cancel")
         if action == "pause":
@@ -242,8 +244,7 @@ class SelectionCreateView(_EngineerView):
                     created_by=request.user,
                 )
             except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                form_add_service_errors(form, exc)
             else:
                 return redirect("pairs:selection", pk=selection.pk)
         return render(request, "pairs/jobs/selection_form.html", {"form": form}, status=400)

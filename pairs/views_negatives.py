@@ -8,12 +8,12 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 
 from principles.models import Domain, Principle, PrincipleStatus, Subdomain, Task
+from weaver_site.forms import form_add_service_errors
 from weaver_site.llm.models import Endpoint
 
 from .generation import negatives
 from .generation.metrics import Thresholds
 from .models import NegativeMode
-from .views_backtranslation import _add_errors
 from .views_jobs import LANGUAGES, _EngineerView
 
 
@@ -163,7 +163,7 @@ class NegativeJobStartView(_EngineerView):
                     created_by=request.user,
                 )
             except ValidationError as exc:
-                _add_errors(form, exc)
+                form_add_service_errors(form, exc)
             else:
                 return redirect("pairs:job", pk=job.pk)
         return render(request, self.template, {"form": form}, status=400)

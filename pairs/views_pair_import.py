@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from weaver_site.forms import form_add_service_errors
 from weaver_site.roles import ADMIN, ENGINEER, RoleRequiredMixin
 
 from .corpus.uploads import LimitedUploadHandler
@@ -60,14 +61,6 @@ class _PairImportRoleMixin(RoleRequiredMixin):
     roles = (ENGINEER, ADMIN)
 
 
-def _form_from_error(form: forms.Form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
 @method_decorator(csrf_exempt, name="dispatch")
 class PairImportView(_PairImportRoleMixin, View):
     """The upload form and the earlier imports.
@@ -108,7 +101,7 @@ class PairImportView(_PairImportRoleMixin, View):
                     keep=form.cleaned_data["keep"],
                 )
             except ValidationError as exc:
-                _form_from_error(form, exc)
+                form_add_service_errors(form, exc)
             else:
                 messages.success(
                     request,

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.http import require_POST
 
+from weaver_site.forms import form_add_service_errors
 from weaver_site.roles import ADMIN, ALL_ROLES, AUTHOR, RoleRequiredMixin
 from weaver_site.textdiff import diff_html
 
@@ -158,7 +159,7 @@ class PrincipleCreateView(RoleRequiredMixin, View):
                     change_note=form.cleaned_data["change_note"],
                 )
             except ValidationError as exc:
-                _errors_to_form(form, exc)
+                form_add_service_errors(form, exc)
             else:
                 messages.success(request, _("Principle created as a draft (version 1)."))
                 return redirect("principles:detail", pk=principle.pk)
@@ -205,7 +206,7 @@ class PrincipleEditView(_PrincipleMixin, View):
                     language=form.cleaned_data["language"],
                 )
             except ValidationError as exc:
-                _errors_to_form(form, exc)
+                form_add_service_errors(form, exc)
             else:
                 messages.success(
                     request, _("Saved as draft version %(n)d.") % {"n": version.number}
@@ -220,14 +221,6 @@ class PrincipleEditView(_PrincipleMixin, View):
             {"form": form, "principle": principle, "case_fields": CASE_FIELDS},
             status=status,
         )
-
-
-def _errors_to_form(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errs in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errs)
-    else:
-        form.add_error(None, exc.messages)
 
 
 @method_decorator(require_POST, name="dispatch")

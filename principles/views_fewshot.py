@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.http import require_POST
 
+from weaver_site.forms import form_add_service_errors
 from weaver_site.roles import ADMIN, AUTHOR, RoleRequiredMixin
 
 from . import policy, services
@@ -25,7 +26,7 @@ from .selectors import (
     fewshot_case_versions,
     taxonomy,
 )
-from .views import PAGE_SIZES, _errors_to_form, _is_htmx, _page_size
+from .views import PAGE_SIZES, _is_htmx, _page_size
 
 
 class FewShotListView(RoleRequiredMixin, View):
@@ -122,7 +123,7 @@ class FewShotCreateView(RoleRequiredMixin, View):
                     change_note=form.cleaned_data["change_note"],
                 )
             except ValidationError as exc:
-                _errors_to_form(form, exc)
+                form_add_service_errors(form, exc)
             else:
                 messages.success(request, _("Few-shot case created (version 1)."))
                 return redirect("principles:fewshot-detail", pk=case.pk)
@@ -158,7 +159,7 @@ class FewShotEditView(_FewShotMixin, View):
                     language=form.cleaned_data["language"],
                 )
             except ValidationError as exc:
-                _errors_to_form(form, exc)
+                form_add_service_errors(form, exc)
             else:
                 messages.success(request, _("Saved as version %(n)d.") % {"n": version.number})
                 return redirect("principles:fewshot-detail", pk=case.pk)

@@ -18,8 +18,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+import torch  # noqa: E402  (the train extra, which make test installs)
+import transformers  # noqa: E402
 
 from weaver_site.llm.backends import local  # noqa: E402
 from weaver_site.llm.gateway import LLMRequest, batch, complete  # noqa: E402

@@ -17,6 +17,7 @@ steps are rounds of concurrent requests, and its pairs, counters and cursor comm
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -260,7 +261,7 @@ class NegativesSource:
     # --- rounds ----------------------------------------------------------------------------
 
     def chunk(self, job: Job, after: int) -> Chunk | None:
-        start = _bisect_after(self.ids, after)
+        start = bisect_right(self.ids, after)
         ids = self.ids[start : start + self.per_chunk]
         if not ids:
             return None
@@ -494,12 +495,6 @@ _STORED_FIELDS = [
     "judge_reason",
     "judge_endpoint",
 ]
-
-
-def _bisect_after(ids: list[int], after: int) -> int:
-    from bisect import bisect_right
-
-    return bisect_right(ids, after)
 
 
 def negatives_run(*, job: Job, worker: str) -> None:

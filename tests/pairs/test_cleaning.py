@@ -18,8 +18,7 @@ from pairs.models import CorpusImport, CorpusText, NearDuplicateCluster, TextSpa
 from ..conftest import SHARED_CORPUS, wait_for
 
 CORPUS = SHARED_CORPUS
-if not CORPUS.exists():
-    pytest.skip("the sample corpus is not available", allow_module_level=True)
+assert CORPUS.exists(), f"the shared sample corpus is missing: expected it at {CORPUS}"
 
 RULES = [
     "length",

@@ -39,7 +39,7 @@ ZH_LINES = 267
 EN_LINES = 238
 CORPUS_MAPPING = SHARED_CORPUS_MAPPING
 
-needs_corpus = pytest.mark.skipif(not ZH.exists(), reason="the shared sample corpus is absent")
+assert ZH.exists(), f"the shared sample corpus is missing: expected {ZH}"
 
 
 @pytest.fixture(autouse=True)
@@ -204,7 +204,6 @@ def test_parquet_reader_skips_row_groups(tmp_path):
 
 
 # --- The import -----------------------------------------------------------------------------
-@needs_corpus
 def test_import_zh_jsonl_then_again_adds_nothing(db, engineer):
     imp = make_import(ZH, "jsonl", engineer, CORPUS_MAPPING)
     assert imp.status == ImportStatus.QUEUED
@@ -236,7 +235,6 @@ def test_import_zh_jsonl_then_again_adds_nothing(db, engineer):
     assert run(again).imported == 0
 
 
-@needs_corpus
 def test_postgresql_falls_back_when_a_hash_appears_after_the_look_up(db, engineer, monkeypatch):
     from django.db import connection
 
@@ -255,7 +253,6 @@ def test_postgresql_falls_back_when_a_hash_appears_after_the_look_up(db, enginee
     assert CorpusText.objects.count() == ZH_LINES
 
 
-@needs_corpus
 def test_bad_lines_are_reported_while_the_rest_import(db, engineer, settings, tmp_path):
     settings.WEAVER_CORPUS_TEXT_MAX_CHARS = 3_000
     lines = ZH.read_bytes().splitlines(keepends=True)
@@ -363,7 +360,7 @@ def test_parquet_import(db, engineer, tmp_path):
 
 @pytest.mark.training
 def test_hf_disk_import(db, engineer, tmp_path):
-    datasets = pytest.importorskip("datasets")
+    import datasets
     folder = tmp_path / "ds"
     rows = [{"content": f"第{i}个故事：月亮升起来了，照着小河。", "likes": i} for i in range(12)]
     datasets.Dataset.from_list(rows).save_to_disk(str(folder), max_shard_size="1KB")
@@ -380,7 +377,6 @@ def test_hf_disk_import(db, engineer, tmp_path):
     assert [r.data["likes"] for r in tail] == [10, 11]
 
 
-@needs_corpus
 def test_crash_mid_import_resumes_without_duplicates(db, engineer, monkeypatch):
     imp = make_import(ZH, "jsonl", engineer, CORPUS_MAPPING)
     real = importer._write_batch
@@ -411,7 +407,6 @@ def test_crash_mid_import_resumes_without_duplicates(db, engineer, monkeypatch):
     )
 
 
-@needs_corpus
 def test_cancel_then_resume(db, engineer):
     imp = make_import(EN, "jsonl", engineer, CORPUS_MAPPING)
 
@@ -545,7 +540,6 @@ def test_upload_view_refuses_an_oversized_body(db, client, settings):
 
 # --- A real worker --------------------------------------------------------------------------
 @pytest.mark.worker
-@needs_corpus
 def test_import_runs_on_a_real_worker(
     transactional_db, reference_data, engineer, celery_worker_process
 ):
