@@ -193,3 +193,19 @@ def make_preference_pair(*, positive, principle_version=None, **fields):
     return PreferencePair.objects.create(
         positive=positive, principle_version=principle_version, **defaults
     )
+
+
+def make_review_pairs(count: int, *, principle_version, language="en", **fields) -> list:
+    """``count`` preference pairs breaking ``principle_version``, each from its own standalone
+    positive (no corpus text), ready to be put in a review queue."""
+    pairs = []
+    for k in range(count):
+        positive = make_instruction_pair(
+            instruction=f"Write scene {k} on a river at night.",
+            response=f"Scene {k}: the river ran slow under the moon.",
+            language=language,
+        )
+        pairs.append(
+            make_preference_pair(positive=positive, principle_version=principle_version, **fields)
+        )
+    return pairs

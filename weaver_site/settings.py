@@ -240,5 +240,9 @@ WEAVER_IMPORT_MAX_BYTES = env.int("WEAVER_IMPORT_MAX_BYTES", default=10 * 1024 *
 # Corpus uploads stream to disk, so they may be far larger than a request body in memory.
 WEAVER_CORPUS_UPLOAD_MAX_BYTES = env.int("WEAVER_CORPUS_UPLOAD_MAX_BYTES", default=2 * 1024**3)
 WEAVER_CORPUS_TEXT_MAX_CHARS = env.int("WEAVER_CORPUS_TEXT_MAX_CHARS", default=200_000)
+# Review: a principle whose reviewed negatives are rejected at this rate or more (over at
+# least this many decided pairs) is flagged on its author's dashboard.
+WEAVER_REVIEW_FLAG_RATE = env.float("WEAVER_REVIEW_FLAG_RATE", default=0.3)
+WEAVER_REVIEW_FLAG_MIN_PAIRS = env.int("WEAVER_REVIEW_FLAG_MIN_PAIRS", default=5)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEAVER_IMPORT_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = WEAVER_IMPORT_MAX_BYTES

@@ -38,6 +38,7 @@ urlpatterns = [
     path("corpus/", include("pairs.urls")),
     path("pairs/preferences/", include("pairs.urls_preferences")),
     path("pairs/", include("pairs.urls_instructions")),
+    path("review/", include("pairs.review.urls")),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
 ]

@@ -22,8 +22,30 @@ from .instructions import (
     PairStatus,
 )
 from .preferences import JudgeVerdict, NegativeMode, PreferencePair, PreferenceStatus
+from .review import (
+    ACTIVE_STATES,
+    AggregationRule,
+    Decision,
+    ItemStatus,
+    PairRevision,
+    RejectReason,
+    Review,
+    ReviewItem,
+    ReviewQueue,
+    ReviewState,
+)
 
 __all__ = [
+    "ACTIVE_STATES",
+    "AggregationRule",
+    "Decision",
+    "ItemStatus",
+    "PairRevision",
+    "RejectReason",
+    "Review",
+    "ReviewItem",
+    "ReviewQueue",
+    "ReviewState",
     "CorpusImport",
     "CorpusText",
     "ImportFormat",

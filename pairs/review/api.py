@@ -1,0 +1,1 @@
+"""REST API for review (placeholder while it is built)."""
