@@ -1,6 +1,20 @@
-from django.contrib import admin
-from django.utils.translation import gettext_lazy as _
+import csv
+import io
+import json
 
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from principles.models import Principle
+from weaver_site.roles import ADMIN, REVIEWER
+
+from . import services
 from .models import (
     CorpusImport,
     CorpusText,
@@ -9,11 +23,91 @@ from .models import (
     NearDuplicateCluster,
     PairImport,
     PairImportIssue,
+    PairRevision,
     PreferencePair,
+    PreferenceStatus,
+    Review,
+    ReviewItem,
+    ReviewQueue,
     Selection,
     SelectionItem,
     TextSpan,
 )
+
+
+class IdSearchMixin:
+    """Search: a number (``42`` or ``#42``) also finds the rows whose ``id_search_lookups``
+    equal it, on top of the text search of ``search_fields``."""
+
+    id_search_lookups: tuple[str, ...] = ("pk",)
+
+    def get_search_results(self, request, queryset, search_term):
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        term = (search_term or "").strip().lstrip("#")
+        if term.isdigit() and len(term) <= 18:
+            by_id = Q()
+            for lookup in self.id_search_lookups:
+                by_id |= Q(**{lookup: int(term)})
+            results |= queryset.filter(by_id)
+        return results, duplicates
+
+
+class ExportActions:
+    """Admin actions that download the selected rows as JSONL or CSV, streamed row by row.
+
+    Subclasses name the columns (``export_columns``), load what they need
+    (``export_queryset``) and turn a row into a dict (``export_row``)."""
+
+    export_name = "export"
+    export_columns: tuple[str, ...] = ()
+
+    def export_queryset(self, queryset):
+        return queryset
+
+    def export_row(self, obj) -> dict:
+        raise NotImplementedError
+
+    def _export_rows(self, queryset):
+        for obj in self.export_queryset(queryset).order_by("pk").iterator(chunk_size=500):
+            yield self.export_row(obj)
+
+    def _download(self, chunks, extension: str, content_type: str):
+        response = StreamingHttpResponse(chunks, content_type=content_type)
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = (
+            f'attachment; filename="{self.export_name}-{stamp}.{extension}"'
+        )
+        return response
+
+    @admin.action(description=_("Export selected as JSONL"), permissions=["view"])
+    def export_jsonl(self, request, queryset):
+        lines = (
+            json.dumps(row, ensure_ascii=False, default=str) + "\n"
+            for row in self._export_rows(queryset)
+        )
+        return self._download(lines, "jsonl", "application/x-ndjson; charset=utf-8")
+
+    @admin.action(description=_("Export selected as CSV"), permissions=["view"])
+    def export_csv(self, request, queryset):
+        def lines():
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=self.export_columns)
+            writer.writeheader()
+            for row in self._export_rows(queryset):
+                writer.writerow(
+                    {
+                        key: json.dumps(value, ensure_ascii=False)
+                        if isinstance(value, dict | list)
+                        else value
+                        for key, value in row.items()
+                    }
+                )
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate(0)
+            yield buffer.getvalue()  # the header alone, when nothing was selected
+
+        return self._download(lines(), "csv", "text/csv; charset=utf-8")
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -310,10 +404,34 @@ class PairImportIssueAdmin(admin.ModelAdmin):
 
 
 # --- Preference pairs -----------------------------------------------------------------------
+class PrincipleListFilter(admin.SimpleListFilter):
+    """The principle a pair breaks (any version), titled by its latest version."""
+
+    title = _("principle")
+    parameter_name = "principle"
+
+    def lookups(self, request, model_admin):
+        return [
+            (p.pk, str(p))
+            for p in Principle.objects.select_related("latest_version").order_by("pk")
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and str(value).isdigit():
+            return queryset.filter(principle_version__principle_id=int(value))
+        return queryset
+
+
+#: Pair columns the admin's review lists never show.
+PAIR_HEAVY = ("pair__raw_text", "pair__params", "pair__request_hashes", "pair__call_ids")
+
+
 @admin.register(PreferencePair)
-class PreferencePairAdmin(admin.ModelAdmin):
+class PreferencePairAdmin(IdSearchMixin, ExportActions, admin.ModelAdmin):
     """Preference pairs are made by negative synthesis jobs and changed by review; here they can
-    be read and corrected. How a pair was made (prompt, calls, metrics, judge) is read-only."""
+    be read and corrected, accepted or rejected in bulk, and exported. How a pair was made
+    (prompt, calls, metrics, judge) is read-only."""
 
     list_display = (
         "id",
@@ -323,11 +441,21 @@ class PreferencePairAdmin(admin.ModelAdmin):
         "status",
         "flagged",
         "judge_verdict",
+        "reviewed_by",
         "created_at",
     )
-    list_filter = ("status", "flagged", "judge_verdict", "mode", "task", "language", "domain")
+    list_filter = (
+        "status",
+        "flagged",
+        "judge_verdict",
+        "language",
+        "task",
+        PrincipleListFilter,
+        "mode",
+        "domain",
+    )
     search_fields = ("instruction", "chosen", "rejected", "principle_version__title")
-    list_select_related = ("principle_version", "task")
+    list_select_related = ("principle_version", "task", "reviewed_by")
     list_per_page = 50
     show_full_result_count = False
     raw_id_fields = ("positive", "principle_version", "job", "reviewed_by")
@@ -357,6 +485,304 @@ class PreferencePairAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
+    actions = ("accept_selected", "reject_selected", "export_jsonl", "export_csv")
+    export_name = "preference-pairs"
+    export_columns = (
+        "id",
+        "status",
+        "instruction",
+        "context",
+        "chosen",
+        "rejected",
+        "principle_version_id",
+        "principle_version_title",
+        "language",
+        "task",
+        "metrics",
+        "judge_verdict",
+    )
 
     def has_add_permission(self, request):
+        return False
+
+    def _set_status(self, request, queryset, status, done):
+        try:
+            n = services.preference_pairs_set_status(
+                pair_ids=queryset.values_list("pk", flat=True), status=status, user=request.user
+            )
+        except (PermissionDenied, ValidationError) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            self.message_user(request, text, messages.ERROR)
+            return
+        self.message_user(request, done(n) % {"n": n}, messages.SUCCESS)
+
+    @admin.action(description=_("Accept selected"), permissions=["change"])
+    def accept_selected(self, request, queryset):
+        self._set_status(
+            request,
+            queryset,
+            PreferenceStatus.ACCEPTED,
+            lambda n: ngettext("%(n)d pair accepted.", "%(n)d pairs accepted.", n),
+        )
+
+    @admin.action(description=_("Reject selected"), permissions=["change"])
+    def reject_selected(self, request, queryset):
+        self._set_status(
+            request,
+            queryset,
+            PreferenceStatus.REJECTED,
+            lambda n: ngettext("%(n)d pair rejected.", "%(n)d pairs rejected.", n),
+        )
+
+    def export_queryset(self, queryset):
+        return (
+            queryset.select_related(None)
+            .select_related("principle_version", "task")
+            .only(
+                "id",
+                "status",
+                "instruction",
+                "context",
+                "chosen",
+                "rejected",
+                "language",
+                "metrics",
+                "judge_verdict",
+                "principle_version__title",
+                "task__slug",
+            )
+        )
+
+    def export_row(self, pair) -> dict:
+        version = pair.principle_version
+        return {
+            "id": pair.pk,
+            "status": pair.status,
+            "instruction": pair.instruction,
+            "context": pair.context,
+            "chosen": pair.chosen,
+            "rejected": pair.rejected,
+            "principle_version_id": pair.principle_version_id,
+            "principle_version_title": version.title if version else "",
+            "language": pair.language,
+            "task": pair.task.slug if pair.task_id else "",
+            "metrics": pair.metrics,
+            "judge_verdict": pair.judge_verdict,
+        }
+
+
+# --- Review ---------------------------------------------------------------------------------
+@admin.register(ReviewQueue)
+class ReviewQueueAdmin(admin.ModelAdmin):
+    """Queues are made (and filled) from the review pages and the API, which match their
+    filters against the pairs; here they can be renamed, closed and given reviewers. N only
+    changes there too, where it is checked against the reviews already given."""
+
+    list_display = (
+        "name",
+        "reviews_required",
+        "rule",
+        "is_active",
+        "gold_rate",
+        "created_by",
+        "created_at",
+        "refreshed_at",
+    )
+    list_filter = ("is_active", "rule", "reviews_required", "created_at")
+    search_fields = ("name", "description")
+    list_select_related = ("created_by",)
+    filter_horizontal = ("reviewers",)
+    readonly_fields = ("filters", "reviews_required", "created_by", "created_at", "refreshed_at")
+    fields = (
+        "name",
+        "description",
+        "is_active",
+        "rule",
+        "reservation_minutes",
+        "gold_rate",
+        "reviewers",
+        *readonly_fields,
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "reviewers":
+            # Only users who can review are offered (the services refuse anyone else).
+            kwargs["queryset"] = (
+                get_user_model()
+                .objects.filter(Q(groups__name__in=(REVIEWER, ADMIN)) | Q(is_superuser=True))
+                .distinct()
+                .order_by("username")
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+@admin.register(ReviewItem)
+class ReviewItemAdmin(IdSearchMixin, admin.ModelAdmin):
+    """A pair in a queue with its slots and outcome. Read-only: reviews and adjudication
+    change it."""
+
+    list_display = (
+        "id",
+        "queue",
+        "pair",
+        "status",
+        "taken",
+        "submitted",
+        "final_decision",
+        "is_gold",
+    )
+    list_filter = ("queue", "status", "is_gold", "final_decision")
+    search_fields = ("pair__instruction",)
+    id_search_lookups = ("pair_id",)
+    list_select_related = ("queue", "pair")
+    list_per_page = 50
+    show_full_result_count = False
+    raw_id_fields = ("queue", "pair", "adjudicated_by")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer(*PAIR_HEAVY)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Review)
+class ReviewAdmin(IdSearchMixin, ExportActions, admin.ModelAdmin):
+    """Reviews, read-only. A reviewer's draft is theirs alone: it is never loaded, shown or
+    exported here."""
+
+    list_display = (
+        "id",
+        "reviewer",
+        "queue",
+        "pair_id_display",
+        "state",
+        "decision",
+        "submitted_at",
+        "seconds_spent",
+    )
+    list_filter = ("state", "decision", "queue", "is_gold")
+    search_fields = ("reviewer__username",)
+    id_search_lookups = ("pair_id",)
+    list_select_related = ("reviewer", "queue")
+    list_per_page = 50
+    show_full_result_count = False
+    raw_id_fields = ("item", "queue", "pair", "reviewer")
+    exclude = ("draft",)
+    fields = (
+        "reviewer",
+        "queue",
+        "item",
+        "pair",
+        "slot",
+        "state",
+        "is_gold",
+        "decision",
+        "reasons",
+        "comment",
+        "edited_rejected",
+        "reserved_at",
+        "reserved_until",
+        "submitted_at",
+        "seconds_spent",
+    )
+    readonly_fields = fields
+    actions = ("export_jsonl", "export_csv")
+    export_name = "reviews"
+    export_columns = (
+        "id",
+        "reviewer",
+        "queue",
+        "pair",
+        "state",
+        "is_gold",
+        "decision",
+        "reasons",
+        "comment",
+        "seconds_spent",
+        "submitted_at",
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("draft")
+
+    @admin.display(description=_("pair"), ordering="pair_id")
+    def pair_id_display(self, review):
+        return f"#{review.pair_id}"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # A review holds a slot of its item; removing it alone would break the item's counts.
+        return False
+
+    def export_queryset(self, queryset):
+        return (
+            queryset.select_related(None)
+            .select_related("reviewer")
+            .only(
+                "id",
+                "reviewer__username",
+                "queue",
+                "pair",
+                "state",
+                "is_gold",
+                "decision",
+                "reasons",
+                "comment",
+                "seconds_spent",
+                "submitted_at",
+            )
+        )
+
+    def export_row(self, review) -> dict:
+        return {
+            "id": review.pk,
+            "reviewer": review.reviewer.get_username(),
+            "queue": review.queue_id,
+            "pair": review.pair_id,
+            "state": review.state,
+            "is_gold": review.is_gold,
+            "decision": review.decision,
+            "reasons": review.reasons,
+            "comment": review.comment,
+            "seconds_spent": review.seconds_spent,
+            "submitted_at": review.submitted_at.isoformat() if review.submitted_at else None,
+        }
+
+
+@admin.register(PairRevision)
+class PairRevisionAdmin(IdSearchMixin, admin.ModelAdmin):
+    """Reviewers' edits of rejected responses, before and after. Read-only."""
+
+    list_display = ("id", "pair_id_display", "review", "author", "applied", "created_at")
+    list_filter = ("applied", "created_at")
+    search_fields = ("author__username",)
+    id_search_lookups = ("pair_id",)
+    list_select_related = ("author",)
+    raw_id_fields = ("pair", "review", "author")
+    fields = ("pair", "review", "author", "before", "after", "applied", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description=_("pair"), ordering="pair_id")
+    def pair_id_display(self, revision):
+        return f"#{revision.pair_id}"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

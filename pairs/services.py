@@ -6,12 +6,13 @@ Generation, curation and imports have their own modules; this holds the small ma
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from weaver_site.roles import ADMIN, ENGINEER, REVIEWER, has_role
 
-from .models import InstructionPair, PairMark
+from .models import InstructionPair, PairMark, PreferencePair, PreferenceStatus
 
 #: Who may mark pairs good or bad.
 MARK_ROLES = (ENGINEER, REVIEWER, ADMIN)
@@ -32,3 +33,29 @@ def instruction_pair_mark(*, pair: InstructionPair, user, mark: str) -> Instruct
         pair.marked_at = None
     pair.save(update_fields=["mark", "marked_by", "marked_at", "updated_at"])
     return pair
+
+
+#: Statuses a preference pair can be set to by hand (the admin's bulk actions).
+SETTABLE_PAIR_STATUSES = (PreferenceStatus.ACCEPTED, PreferenceStatus.REJECTED)
+_ID_CHUNK = 500
+
+
+def preference_pairs_set_status(*, pair_ids, status: str, user) -> int:
+    """Accept or reject preference pairs by hand, recording who; admins only. Failed pairs (no
+    rejected response) are left alone. Returns how many pairs were changed."""
+    if not has_role(user, ADMIN):
+        raise PermissionDenied(_("Only admins accept or reject preference pairs by hand."))
+    if status not in SETTABLE_PAIR_STATUSES:
+        raise ValidationError({"status": _("Choose accepted or rejected.")})
+    ids = sorted({int(pk) for pk in pair_ids})
+    now = timezone.now()
+    changed = 0
+    with transaction.atomic():
+        for start in range(0, len(ids), _ID_CHUNK):
+            changed += (
+                PreferencePair.objects.filter(pk__in=ids[start : start + _ID_CHUNK])
+                .exclude(status=PreferenceStatus.FAILED)
+                .exclude(rejected="")
+                .update(status=status, reviewed_by=user, updated_at=now)
+            )
+    return changed

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 
-from weaver_site.roles import ADMIN, ENGINEER, REVIEWER, RoleRequiredMixin
+from weaver_site.roles import ADMIN, AUTHOR, ENGINEER, REVIEWER, RoleRequiredMixin, has_role
 from weaver_site.textdiff import diff_html
 
 from . import charts, selectors
@@ -105,9 +105,19 @@ def _items(value) -> list:
 
 
 class PreferencePairDetailView(PreferenceRoleMixin, View):
+    """Engineers, reviewers and admins see every pair; an author sees the pairs that break one
+    of their own principles (the examples their review feedback links to)."""
+
+    roles = (*PREFERENCE_ROLES, AUTHOR)
+
     def get(self, request, pk):
         pair = selectors.preference_pair_get(pk=pk)
         if pair is None:
+            raise Http404
+        if not has_role(request.user, *PREFERENCE_ROLES) and (
+            pair.principle_version is None
+            or pair.principle_version.principle.owner_id != request.user.pk
+        ):
             raise Http404
         query = _query_without_page(request)
         ctx = {

@@ -244,5 +244,7 @@ WEAVER_CORPUS_TEXT_MAX_CHARS = env.int("WEAVER_CORPUS_TEXT_MAX_CHARS", default=2
 # least this many decided pairs) is flagged on its author's dashboard.
 WEAVER_REVIEW_FLAG_RATE = env.float("WEAVER_REVIEW_FLAG_RATE", default=0.3)
 WEAVER_REVIEW_FLAG_MIN_PAIRS = env.int("WEAVER_REVIEW_FLAG_MIN_PAIRS", default=5)
+# A new review queue over more pairs than this is filled by a worker, not in the request.
+WEAVER_REVIEW_SYNC_FILL_MAX = env.int("WEAVER_REVIEW_SYNC_FILL_MAX", default=50_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEAVER_IMPORT_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = WEAVER_IMPORT_MAX_BYTES

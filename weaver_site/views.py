@@ -1,7 +1,7 @@
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.views.generic import TemplateView
 
-from .roles import RoleRequiredMixin
+from .roles import ADMIN, AUTHOR, REVIEWER, RoleRequiredMixin, has_role
 from .selectors import health_report
 
 
@@ -12,7 +12,21 @@ class HomeView(LoginRequiredMixin, TemplateView):
         from principles.selectors import principle_dashboard_counts
 
         ctx = super().get_context_data(**kwargs)
-        ctx["counts"] = principle_dashboard_counts(user=self.request.user)
+        user = self.request.user
+        ctx["counts"] = principle_dashboard_counts(user=user)
+        if has_role(user, AUTHOR):
+            from pairs.review.views_manage import flagged_feedback
+
+            ctx["flagged_principles"] = flagged_feedback(owner=user)
+        if has_role(user, REVIEWER, ADMIN):
+            from pairs.models import ReviewQueue
+            from pairs.review.views_manage import queues_with_counts
+
+            ctx["my_queues"] = list(
+                queues_with_counts(
+                    ReviewQueue.objects.filter(reviewers=user, is_active=True), user=user
+                ).order_by("-created_at", "-id")
+            )
         return ctx
 
 

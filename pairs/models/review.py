@@ -163,7 +163,14 @@ class ReviewItem(models.Model):
             models.UniqueConstraint(fields=["queue", "pair"], name="review_item_once_per_queue"),
         ]
         indexes = [
-            models.Index(fields=["queue", "is_gold", "status", "id"], name="review_item_next"),
+            models.Index(fields=["queue", "is_gold", "status", "id"], name="review_item_status"),
+            # "The next pair": only the open items, so the decided ones piling up at the start
+            # of a long queue are never walked past.
+            models.Index(
+                fields=["queue", "id"],
+                condition=Q(status="open", is_gold=False),
+                name="review_item_open",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -24,7 +24,7 @@ from ..models import (
     ReviewState,
 )
 from . import agreement
-from .services import flag_threshold
+from .services import flag_threshold, not_seen_by
 
 #: How many example pairs the author feedback shows per flagged principle.
 FEEDBACK_EXAMPLES = 3
@@ -79,16 +79,16 @@ def queue_progress(*, queue: ReviewQueue) -> dict:
     }
 
 
-def reviewer_remaining(*, queue: ReviewQueue, reviewer) -> int:
-    """Open pairs this reviewer has not reviewed (an upper bound on what they will be given)."""
-    return (
-        ReviewItem.objects.filter(queue=queue, is_gold=False, status=ItemStatus.OPEN)
-        .exclude(
-            reviews__reviewer=reviewer,
-            reviews__state__in=(ReviewState.RESERVED, ReviewState.SUBMITTED, ReviewState.SKIPPED),
-        )
-        .count()
+def reviewer_remaining(*, queue: ReviewQueue, reviewer, cap: int | None = None) -> int:
+    """Open pairs this reviewer has not reserved, reviewed or skipped, gold pairs included (so
+    the count drops by one for every pair given out, and a gold pair cannot be told by it).
+    With ``cap``, counting stops at ``cap + 1``: cheap on a queue of millions."""
+    qs = ReviewItem.objects.filter(queue=queue, status=ItemStatus.OPEN).filter(
+        not_seen_by(reviewer)
     )
+    if cap is not None:
+        return qs.order_by()[: cap + 1].count()
+    return qs.count()
 
 
 def review_for_screen(*, review_id, reviewer) -> Review | None:
@@ -277,10 +277,12 @@ def principle_feedback(*, owner=None, principle_ids=None) -> list[dict]:
     if not by_principle:
         return []
     reasons: dict = defaultdict(Counter)
+    # Why reviewers rejected the pairs that ended up rejected.
     for principle_id, reason_list in Review.objects.filter(
         state=ReviewState.SUBMITTED,
         is_gold=False,
         decision=Decision.REJECT,
+        item__in=items.filter(final_decision=Decision.REJECT),
         pair__principle_version__principle_id__in=list(by_principle),
     ).values_list("pair__principle_version__principle_id", "reasons"):
         for reason in reason_list or []:

@@ -89,7 +89,8 @@ def review_queue_create(
     reviewers=(),
     description: str = "",
 ) -> ReviewQueue:
-    """A queue, filled at once with the pairs its filters match."""
+    """A queue with the pairs its filters match: filled at once, or by a worker when they are
+    more than ``WEAVER_REVIEW_SYNC_FILL_MAX``."""
     if not can_manage_queues(created_by):
         raise PermissionDenied(_("Only engineers and admins create review queues."))
     parsed = QueueFilters.from_dict(filters)
@@ -112,10 +113,18 @@ def review_queue_create(
         raise ValidationError(
             {"reviewers": _("Not reviewers: %(names)s.") % {"names": ", ".join(not_reviewers)}}
         )
+    matching = QueueFilters.from_dict(queue.filters).apply(PreferencePair.objects.all())
     with transaction.atomic():
         queue.save()
         queue.reviewers.set(reviewers)
-        review_queue_fill(queue=queue)
+        if matching.count() <= settings.WEAVER_REVIEW_SYNC_FILL_MAX:
+            review_queue_fill(queue=queue)
+        else:
+            # Hundreds of thousands of pairs take longer than a web request may: a worker on
+            # the default queue fills it (``refreshed_at`` stays empty until then).
+            from .tasks import fill_queue
+
+            transaction.on_commit(lambda: fill_queue.delay(queue.pk))
     return queue
 
 
@@ -160,6 +169,16 @@ def review_queue_update(
                     {"reviewers": _("Not reviewers: %(names)s.") % {"names": ", ".join(bad)}}
                 )
             queue.reviewers.set(reviewers)
+        if "reviews_required" in fields:
+            # Pairs that already have the (lower) number of reviews are decided now.
+            now = timezone.now()
+            for item in ReviewItem.objects.select_for_update().filter(
+                queue=queue,
+                is_gold=False,
+                status=ItemStatus.OPEN,
+                submitted__gte=queue.reviews_required,
+            ):
+                _aggregate(item, queue, now)
     return queue
 
 
@@ -261,7 +280,8 @@ def _gold_turn(queue: ReviewQueue, reviewer) -> bool:
     return random.Random(seed).random() < queue.gold_rate
 
 
-def _not_seen_by(reviewer):
+def not_seen_by(reviewer):
+    """Items this reviewer holds, has reviewed or has skipped are left out."""
     return ~Exists(
         Review.objects.filter(
             item=OuterRef("pk"),
@@ -274,7 +294,7 @@ def _not_seen_by(reviewer):
 def _claim_gold(queue: ReviewQueue, reviewer, now) -> Review | None:
     item = (
         ReviewItem.objects.filter(queue=queue, is_gold=True)
-        .filter(_not_seen_by(reviewer))
+        .filter(not_seen_by(reviewer))
         .order_by("id")
         .values_list("pk", "pair_id")
         .first()
@@ -356,7 +376,7 @@ def review_next(*, queue: ReviewQueue, reviewer, now=None) -> Review | None:
                 status=ItemStatus.OPEN,
                 taken__lt=queue.reviews_required,
             )
-            .filter(_not_seen_by(reviewer))
+            .filter(not_seen_by(reviewer))
             .order_by("id")
             .values_list("pk", "pair_id")[:CLAIM_CANDIDATES]
         )
@@ -527,6 +547,12 @@ def review_submit(
 
 def _retake(review: Review, item: ReviewItem, queue: ReviewQueue) -> None:
     """Give an expired reservation its slot back, if nobody has taken it meanwhile."""
+    if Review.objects.filter(
+        item=item, reviewer=review.reviewer_id, state__in=(*ACTIVE_STATES, ReviewState.SKIPPED)
+    ).exists():
+        raise ValidationError(
+            _("You have this pair open again in another review; your draft here is kept.")
+        )
     if review.is_gold:
         review.slot = None
         return

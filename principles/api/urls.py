@@ -16,6 +16,12 @@ from pairs.api_generation import (
 from pairs.api_instructions import InstructionPairViewSet
 from pairs.api_pair_import import PairImportViewSet
 from pairs.api_preferences import PreferencePairViewSet
+from pairs.review.api import (
+    PrincipleFeedbackViewSet,
+    ReviewItemViewSet,
+    ReviewQueueViewSet,
+    ReviewViewSet,
+)
 from weaver_site.llm.api import EndpointViewSet, JobViewSet
 
 from .fewshot import FewShotCaseViewSet
@@ -42,5 +48,9 @@ router.register("instruction-pairs-keep", KeepViewSet, basename="instruction-pai
 router.register("instruction-pairs", InstructionPairViewSet, basename="instruction-pair")
 router.register("instruction-pair-imports", PairImportViewSet, basename="instruction-pair-import")
 router.register("preference-pairs", PreferencePairViewSet, basename="preference-pair")
+router.register("review-queues", ReviewQueueViewSet, basename="review-queue")
+router.register("reviews", ReviewViewSet, basename="review")
+router.register("review-items", ReviewItemViewSet, basename="review-item")
+router.register("principle-feedback", PrincipleFeedbackViewSet, basename="principle-feedback")
 
 urlpatterns = router.urls

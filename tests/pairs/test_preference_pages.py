@@ -511,7 +511,9 @@ def test_principle_stats_page_filters(client_for, engineer, stats_set):
 def test_pages_and_api_forbidden_without_role(request, client_for, who, pairs):
     user = request.getfixturevalue(who)
     c = client_for(user)
-    for url in (LIST, detail_url(pairs["plain"]), STATS, API, API_STATS):
+    # An author may open pairs of their own principles (see the test below); nora may not.
+    urls = [LIST, STATS, API, API_STATS] + ([detail_url(pairs["plain"])] if who == "norole" else [])
+    for url in urls:
         assert c.get(url).status_code == 403, url
     assert c.get(f"{API}{pairs['plain'].pk}/").status_code == 403
 
@@ -599,3 +601,11 @@ def test_api_is_read_only(client_for, admin_user, pairs):
     assert c.post(API, {}, content_type="application/json").status_code == 405
     url = f"{API}{pairs['plain'].pk}/"
     assert c.delete(url).status_code == 405
+
+
+def test_author_sees_pairs_of_own_principles_only(client_for, author, author2, pairs):
+    """Review feedback links authors to the rejected pairs of their principles."""
+    own = client_for(author).get(detail_url(pairs["plain"]))
+    assert own.status_code == 200
+    assert client_for(author2).get(detail_url(pairs["plain"])).status_code == 404
+    assert client_for(author).get(reverse("preferences:list")).status_code == 403
