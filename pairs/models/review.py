@@ -241,6 +241,11 @@ class Review(models.Model):
                 condition=Q(state__in=["reserved", "submitted", "skipped"]),
                 name="review_once_per_reviewer",
             ),
+            models.UniqueConstraint(
+                fields=["queue", "reviewer"],
+                condition=Q(state="reserved"),
+                name="review_one_reservation_per_reviewer",
+            ),
         ]
         indexes = [
             models.Index(fields=["queue", "reviewer", "state"], name="review_by_reviewer"),

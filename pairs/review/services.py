@@ -247,14 +247,14 @@ def _reservation_end(queue: ReviewQueue, now):
     return now + timedelta(minutes=queue.reservation_minutes)
 
 
-def review_expire_stale(*, queue: ReviewQueue, now=None) -> int:
-    """Free the slots of reservations that ran out; their drafts stay with their reviewers."""
+def review_expire_stale(*, queue: ReviewQueue, now=None, reviewer=None) -> int:
+    """Free the slots of reservations that ran out (only ``reviewer``'s, when given); their
+    drafts stay with their reviewers."""
     now = now or timezone.now()
-    stale = list(
-        Review.objects.filter(
-            queue=queue, state=ReviewState.RESERVED, reserved_until__lte=now
-        ).values_list("pk", "item_id", "is_gold")[:200]
-    )
+    stale = Review.objects.filter(queue=queue, state=ReviewState.RESERVED, reserved_until__lte=now)
+    if reviewer is not None:
+        stale = stale.filter(reviewer=reviewer)
+    stale = list(stale.values_list("pk", "item_id", "is_gold")[:200])
     freed = 0
     for pk, item_id, is_gold in stale:
         with transaction.atomic():
@@ -313,7 +313,19 @@ def _claim_gold(queue: ReviewQueue, reviewer, now) -> Review | None:
                 reserved_until=_reservation_end(queue, now),
             )
     except IntegrityError:
-        return None
+        return _reserved_elsewhere(queue, reviewer, now)
+
+
+def _reserved_elsewhere(queue: ReviewQueue, reviewer, now) -> Review | None:
+    """After a claim lost to the reviewer's own request in another tab (one reservation per
+    reviewer and queue): the reservation that request made, which both then show."""
+    return (
+        Review.objects.filter(
+            queue=queue, reviewer=reviewer, state=ReviewState.RESERVED, reserved_until__gt=now
+        )
+        .order_by("id")
+        .first()
+    )
 
 
 def _claim_item(queue: ReviewQueue, reviewer, item_id: int, pair_id: int, now) -> Review | None:
@@ -340,9 +352,9 @@ def _claim_item(queue: ReviewQueue, reviewer, item_id: int, pair_id: int, now) -
                 reserved_until=_reservation_end(queue, now),
             )
     except IntegrityError:
-        # This reviewer took the item in another tab at the same moment: the transaction is
+        # This reviewer reserved a pair in another tab at the same moment: the transaction is
         # rolled back, ``taken`` with it.
-        return None
+        return _reserved_elsewhere(queue, reviewer, now)
 
 
 def review_next(*, queue: ReviewQueue, reviewer, now=None) -> Review | None:
@@ -350,15 +362,16 @@ def review_next(*, queue: ReviewQueue, reviewer, now=None) -> Review | None:
     not reviewed; None when the queue holds nothing more for them."""
     _check_reviewer(reviewer, queue)
     now = now or timezone.now()
+    # A reviewer holds at most one reservation per queue (a constraint says so).
     current = (
-        Review.objects.filter(
-            queue=queue, reviewer=reviewer, state=ReviewState.RESERVED, reserved_until__gt=now
-        )
+        Review.objects.filter(queue=queue, reviewer=reviewer, state=ReviewState.RESERVED)
         .order_by("id")
         .first()
     )
     if current is not None:
-        return current
+        if current.reserved_until > now:
+            return current
+        review_expire_stale(queue=queue, now=now, reviewer=reviewer)
     if Review.objects.filter(
         queue=queue, state=ReviewState.RESERVED, reserved_until__lte=now
     ).exists():

@@ -349,3 +349,43 @@ def outcome_with_drain(outcome: Outcome, queue, drained: int) -> Outcome:
     more.submitted = [*outcome.submitted, *extra]
     more.counts["reserved"] += drained
     return more
+
+
+def test_one_reviewer_asking_in_several_tabs_at_once_gets_one_reservation(reference_data):
+    """Four requests of the same reviewer at the same instant (double clicks, tabs) all show
+    one reservation; the reviewer never holds two pairs of a queue."""
+    author = UserFactory(username="alice", roles=["Author"])
+    admin = UserFactory(username="ada", roles=["Admin"])
+    engineer = UserFactory(username="ed", roles=["Engineer"])
+    user = UserFactory(username="tabby", roles=["Reviewer"])
+    version = make_approved(author, admin, task="content_writing").approved_version
+    make_review_pairs(6, principle_version=version)
+    queue = services.review_queue_create(
+        name="Tabs", created_by=engineer, reviewers=[user], reviews_required=2
+    )
+    for _round in range(3):
+        barrier = threading.Barrier(4)
+        got: list = []
+        errors: list = []
+
+        def ask(barrier=barrier, got=got, errors=errors):
+            try:
+                barrier.wait(timeout=10)
+                review = services.review_next(queue=queue, reviewer=user)
+                got.append(review.pk if review else None)
+            except Exception:  # noqa: BLE001 - reported below
+                errors.append(traceback.format_exc())
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=ask) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == [], "\n".join(errors)
+        assert len(set(got)) == 1 and None not in got, got
+        reserved = Review.objects.filter(queue=queue, reviewer=user, state=ReviewState.RESERVED)
+        assert list(reserved.values_list("pk", flat=True)) == [got[0]]
+        assert sum(ReviewItem.objects.filter(queue=queue).values_list("taken", flat=True)) == 1
+        services.review_skip(review=reserved.get(), reviewer=user)
