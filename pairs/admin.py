@@ -33,6 +33,7 @@ from .models import (
     SelectionItem,
     TextSpan,
 )
+from .review.selectors import PAIR_UNUSED
 
 
 class IdSearchMixin:
@@ -423,10 +424,6 @@ class PrincipleListFilter(admin.SimpleListFilter):
         return queryset
 
 
-#: Pair columns the admin's review lists never show.
-PAIR_HEAVY = ("pair__raw_text", "pair__params", "pair__request_hashes", "pair__call_ids")
-
-
 @admin.register(PreferencePair)
 class PreferencePairAdmin(IdSearchMixin, ExportActions, admin.ModelAdmin):
     """Preference pairs are made by negative synthesis jobs and changed by review; here they can
@@ -643,7 +640,7 @@ class ReviewItemAdmin(IdSearchMixin, admin.ModelAdmin):
     raw_id_fields = ("queue", "pair", "adjudicated_by")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer(*PAIR_HEAVY)
+        return super().get_queryset(request).defer(*(f"pair__{n}" for n in PAIR_UNUSED))
 
     def has_add_permission(self, request):
         return False
@@ -652,8 +649,28 @@ class ReviewItemAdmin(IdSearchMixin, admin.ModelAdmin):
         return False
 
 
+class ReviewRecordAdmin(IdSearchMixin, admin.ModelAdmin):
+    """Reviews and revisions: records of what reviewers did, shown and never changed here (a
+    review holds a slot of its item; removing one alone would break the item's counts)."""
+
+    id_search_lookups = ("pair_id",)
+
+    @admin.display(description=_("pair"), ordering="pair_id")
+    def pair_id_display(self, obj):
+        return f"#{obj.pair_id}"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Review)
-class ReviewAdmin(IdSearchMixin, ExportActions, admin.ModelAdmin):
+class ReviewAdmin(ExportActions, ReviewRecordAdmin):
     """Reviews, read-only. A reviewer's draft is theirs alone: it is never loaded, shown or
     exported here."""
 
@@ -669,12 +686,10 @@ class ReviewAdmin(IdSearchMixin, ExportActions, admin.ModelAdmin):
     )
     list_filter = ("state", "decision", "queue", "is_gold")
     search_fields = ("reviewer__username",)
-    id_search_lookups = ("pair_id",)
     list_select_related = ("reviewer", "queue")
     list_per_page = 50
     show_full_result_count = False
     raw_id_fields = ("item", "queue", "pair", "reviewer")
-    exclude = ("draft",)
     fields = (
         "reviewer",
         "queue",
@@ -712,20 +727,6 @@ class ReviewAdmin(IdSearchMixin, ExportActions, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).defer("draft")
 
-    @admin.display(description=_("pair"), ordering="pair_id")
-    def pair_id_display(self, review):
-        return f"#{review.pair_id}"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # A review holds a slot of its item; removing it alone would break the item's counts.
-        return False
-
     def export_queryset(self, queryset):
         return (
             queryset.select_related(None)
@@ -762,27 +763,13 @@ class ReviewAdmin(IdSearchMixin, ExportActions, admin.ModelAdmin):
 
 
 @admin.register(PairRevision)
-class PairRevisionAdmin(IdSearchMixin, admin.ModelAdmin):
+class PairRevisionAdmin(ReviewRecordAdmin):
     """Reviewers' edits of rejected responses, before and after. Read-only."""
 
-    list_display = ("id", "pair_id_display", "review", "author", "applied", "created_at")
+    list_display = ("id", "pair_id_display", "review_id", "author", "applied", "created_at")
     list_filter = ("applied", "created_at")
     search_fields = ("author__username",)
-    id_search_lookups = ("pair_id",)
     list_select_related = ("author",)
     raw_id_fields = ("pair", "review", "author")
     fields = ("pair", "review", "author", "before", "after", "applied", "created_at")
     readonly_fields = fields
-
-    @admin.display(description=_("pair"), ordering="pair_id")
-    def pair_id_display(self, revision):
-        return f"#{revision.pair_id}"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -12,7 +12,15 @@ from django.utils.translation import gettext as _
 
 from weaver_site.roles import ADMIN, ENGINEER, REVIEWER, has_role
 
-from .models import InstructionPair, PairMark, PreferencePair, PreferenceStatus
+from .models import (
+    Decision,
+    InstructionPair,
+    ItemStatus,
+    PairMark,
+    PreferencePair,
+    PreferenceStatus,
+    ReviewItem,
+)
 
 #: Who may mark pairs good or bad.
 MARK_ROLES = (ENGINEER, REVIEWER, ADMIN)
@@ -50,12 +58,25 @@ def preference_pairs_set_status(*, pair_ids, status: str, user) -> int:
     ids = sorted({int(pk) for pk in pair_ids})
     now = timezone.now()
     changed = 0
+    final = Decision.ACCEPT if status == PreferenceStatus.ACCEPTED else Decision.REJECT
     with transaction.atomic():
         for start in range(0, len(ids), _ID_CHUNK):
-            changed += (
+            pairs = (
                 PreferencePair.objects.filter(pk__in=ids[start : start + _ID_CHUNK])
                 .exclude(status=PreferenceStatus.FAILED)
                 .exclude(rejected="")
-                .update(status=status, reviewed_by=user, updated_at=now)
+            )
+            chunk = list(pairs.values_list("pk", flat=True))
+            changed += pairs.update(status=status, reviewed_by=user, updated_at=now)
+            # Decided by hand: review queues stop giving these pairs out, and a later review
+            # cannot undo the decision.
+            ReviewItem.objects.filter(
+                pair_id__in=chunk, is_gold=False, status__in=(ItemStatus.OPEN, ItemStatus.CONFLICT)
+            ).update(
+                status=ItemStatus.DECIDED,
+                final_decision=final,
+                decided_at=now,
+                adjudicated_by=user,
+                adjudication_note=_("Decided by hand in the admin."),
             )
     return changed

@@ -20,13 +20,16 @@ class HomeView(LoginRequiredMixin, TemplateView):
             ctx["flagged_principles"] = flagged_feedback(owner=user)
         if has_role(user, REVIEWER, ADMIN):
             from pairs.models import ReviewQueue
-            from pairs.review.views_manage import queues_with_counts
+            from pairs.review.selectors import REMAINING_CAP, queues_with_counts
 
             ctx["my_queues"] = list(
                 queues_with_counts(
-                    ReviewQueue.objects.filter(reviewers=user, is_active=True), user=user
+                    ReviewQueue.objects.filter(reviewers=user, is_active=True),
+                    user=user,
+                    totals=False,
                 ).order_by("-created_at", "-id")
             )
+            ctx["remaining_cap"] = REMAINING_CAP
         return ctx
 
 

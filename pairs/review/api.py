@@ -45,20 +45,11 @@ from ..models import (
     ReviewQueue,
     ReviewState,
 )
+from ..selectors import _int
 from . import selectors, services
 from .filters import RANGE_METRICS, REVIEWABLE_STATUSES, QueueFilters
+from .selectors import PAIR_UNUSED
 
-#: Pair columns the review screen never shows; not loaded for the hot paths.
-PAIR_UNUSED = (
-    "raw_text",
-    "params",
-    "request_hashes",
-    "call_ids",
-    "error",
-    "judge_reason",
-    "offered_versions",
-    "flags",
-)
 GOLD_DECISIONS = [
     (Decision.ACCEPT, Decision.ACCEPT.label),
     (Decision.REJECT, Decision.REJECT.label),
@@ -94,13 +85,6 @@ class ItemDecisionField(serializers.ChoiceField):
 class ItemStatusField(serializers.ChoiceField):
     def __init__(self, **kwargs):
         super().__init__(choices=ItemStatus.choices, **kwargs)
-
-
-def _int(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _bool(value):
@@ -844,7 +828,7 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @staticmethod
     def _out(result: Review, review: Review):
         # The service returns the review row it locked; it has the same pair and queue.
-        result.pair, result.queue = review.pair, review.queue
+        result.pair = review.pair
         return Response(review_payload(result))
 
     @extend_schema(parameters=[REVIEW_ID], request=DraftSerializer, responses=ReviewSerializer)
@@ -899,7 +883,7 @@ class ReviewItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def _base(self):
         return ReviewItem.objects.select_related(
             "pair__principle_version", "pair__task", "pair__domain", "adjudicated_by"
-        )
+        ).defer(*(f"pair__{name}" for name in PAIR_UNUSED))
 
     def get_queryset(self):
         qs = self._base()

@@ -7,7 +7,8 @@ import statistics
 from collections import Counter, defaultdict
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from principles.models import Principle
 from weaver_site.roles import ADMIN, ENGINEER, has_role
@@ -24,7 +25,19 @@ from ..models import (
     ReviewState,
 )
 from . import agreement
-from .services import flag_threshold, not_seen_by
+from .services import flag_threshold, not_seen_by, verdict
+
+#: Pair columns the review screen never shows; not loaded for the hot paths.
+PAIR_UNUSED = (
+    "raw_text",
+    "params",
+    "request_hashes",
+    "call_ids",
+    "error",
+    "judge_reason",
+    "offered_versions",
+    "flags",
+)
 
 #: How many example pairs the author feedback shows per flagged principle.
 FEEDBACK_EXAMPLES = 3
@@ -91,12 +104,53 @@ def reviewer_remaining(*, queue: ReviewQueue, reviewer, cap: int | None = None) 
     return qs.count()
 
 
+#: Counts of what is left for a reviewer stop here ("more than 999"): cheap on huge queues.
+REMAINING_CAP = 999
+
+
+def queues_with_counts(qs, *, user, totals: bool = True):
+    """``qs`` annotated, in one query whatever the number of queues, with whether ``user``
+    reviews it (``assigned``), the open pairs left for them (``n_remaining``, at most
+    ``REMAINING_CAP + 1``) and, with ``totals``, its pair counts (``n_total``, ``n_decided``,
+    ``n_conflict``)."""
+    left = (
+        ReviewItem.objects.filter(queue=OuterRef(OuterRef("pk")), status=ItemStatus.OPEN)
+        .filter(not_seen_by(user))
+        .order_by()
+        .values("pk")[: REMAINING_CAP + 1]
+    )
+    remaining = (
+        ReviewItem.objects.filter(pk__in=left)
+        .order_by()
+        .annotate(one=Value(1))
+        .values("one")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    assigned = ReviewQueue.reviewers.through.objects.filter(
+        reviewqueue_id=OuterRef("pk"), user_id=user.pk
+    )
+    qs = qs.annotate(
+        assigned=Exists(assigned),
+        n_remaining=Coalesce(Subquery(remaining, output_field=IntegerField()), Value(0)),
+    )
+    if totals:
+        items = Q(items__is_gold=False)
+        qs = qs.annotate(
+            n_total=Count("items", filter=items),
+            n_decided=Count("items", filter=items & Q(items__status=ItemStatus.DECIDED)),
+            n_conflict=Count("items", filter=items & Q(items__status=ItemStatus.CONFLICT)),
+        )
+    return qs
+
+
 def review_for_screen(*, review_id, reviewer) -> Review | None:
     """One of the reviewer's own reviews, with everything the review screen shows."""
     return (
         Review.objects.select_related(
             "queue",
             "item",
+            "revision",
             "pair__principle_version__principle",
             "pair__task",
             "pair__domain",
@@ -107,15 +161,11 @@ def review_for_screen(*, review_id, reviewer) -> Review | None:
     )
 
 
-def _label(decision: str) -> str:
-    return Decision.REJECT if decision == Decision.REJECT else Decision.ACCEPT
-
-
 def _units(reviews) -> dict:
     """{item id: {reviewer id: accept|reject}} from (item, reviewer, decision) rows."""
     units: dict = defaultdict(dict)
     for item_id, reviewer_id, decision in reviews:
-        units[item_id][reviewer_id] = _label(decision)
+        units[item_id][reviewer_id] = verdict(decision)
     return units
 
 
@@ -202,10 +252,10 @@ def reviewer_stats(*, queue: ReviewQueue) -> list[dict]:
             continue
         if is_gold:
             s["gold"][1] += 1
-            s["gold"][0] += _label(decision) == gold
+            s["gold"][0] += verdict(decision) == gold
             continue
         s["reviews"] += 1
-        s["accepts"] += _label(decision) == Decision.ACCEPT
+        s["accepts"] += verdict(decision) == Decision.ACCEPT
         if seconds is not None:
             s["seconds"].append(seconds)
     out = []

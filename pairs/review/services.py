@@ -68,13 +68,21 @@ def can_review(user, queue: ReviewQueue) -> bool:
 
 
 def _check_reviewer(user, queue: ReviewQueue) -> None:
-    if not queue.is_active:
-        raise ValidationError(_("This queue is closed."))
     if not can_review(user, queue):
         raise PermissionDenied(_("You are not a reviewer of this queue."))
+    if not queue.is_active:
+        raise ValidationError(_("This queue is closed."))
 
 
 # --- Queues --------------------------------------------------------------------------------
+
+
+def _check_reviewers(users) -> None:
+    bad = [u.get_username() for u in users if not has_role(u, REVIEWER, ADMIN)]
+    if bad:
+        raise ValidationError(
+            {"reviewers": _("Not reviewers: %(names)s.") % {"names": ", ".join(bad)}}
+        )
 
 
 def review_queue_create(
@@ -108,16 +116,13 @@ def review_queue_create(
         raise ValidationError({"name": _("A queue needs a name.")})
     queue.full_clean(exclude=["created_by"])
     reviewers = list(reviewers)
-    not_reviewers = [u.get_username() for u in reviewers if not has_role(u, REVIEWER, ADMIN)]
-    if not_reviewers:
-        raise ValidationError(
-            {"reviewers": _("Not reviewers: %(names)s.") % {"names": ", ".join(not_reviewers)}}
-        )
-    matching = QueueFilters.from_dict(queue.filters).apply(PreferencePair.objects.all())
+    _check_reviewers(reviewers)
+    limit = settings.WEAVER_REVIEW_SYNC_FILL_MAX
+    matching = parsed.apply(PreferencePair.objects.all()).order_by()[: limit + 1]
     with transaction.atomic():
         queue.save()
         queue.reviewers.set(reviewers)
-        if matching.count() <= settings.WEAVER_REVIEW_SYNC_FILL_MAX:
+        if matching.count() <= limit:
             review_queue_fill(queue=queue)
         else:
             # Hundreds of thousands of pairs take longer than a web request may: a worker on
@@ -163,11 +168,7 @@ def review_queue_update(
     with transaction.atomic():
         queue.save()
         if reviewers is not None:
-            bad = [u.get_username() for u in reviewers if not has_role(u, REVIEWER, ADMIN)]
-            if bad:
-                raise ValidationError(
-                    {"reviewers": _("Not reviewers: %(names)s.") % {"names": ", ".join(bad)}}
-                )
+            _check_reviewers(reviewers)
             queue.reviewers.set(reviewers)
         if "reviews_required" in fields:
             # Pairs that already have the (lower) number of reviews are decided now.
@@ -328,6 +329,14 @@ def _reserved_elsewhere(queue: ReviewQueue, reviewer, now) -> Review | None:
     )
 
 
+def _free_slots(item_id: int, n: int, *, exclude: int | None = None) -> list[int]:
+    """The item's slots (0 to N - 1) that no active review holds, lowest first."""
+    used = Review.objects.filter(item_id=item_id, state__in=ACTIVE_STATES, slot__isnull=False)
+    if exclude is not None:
+        used = used.exclude(pk=exclude)
+    return sorted(set(range(n)) - set(used.values_list("slot", flat=True)))
+
+
 def _claim_item(queue: ReviewQueue, reviewer, item_id: int, pair_id: int, now) -> Review | None:
     n = queue.reviews_required
     try:
@@ -337,12 +346,7 @@ def _claim_item(queue: ReviewQueue, reviewer, item_id: int, pair_id: int, now) -
             )
             if not won:
                 return None
-            used = set(
-                Review.objects.filter(
-                    item_id=item_id, state__in=ACTIVE_STATES, slot__isnull=False
-                ).values_list("slot", flat=True)
-            )
-            slot = min(set(range(n)) - used)
+            slot = _free_slots(item_id, n)[0]
             return Review.objects.create(
                 item_id=item_id,
                 queue=queue,
@@ -450,14 +454,14 @@ def review_draft_save(*, review: Review, reviewer, draft: dict, now=None) -> Rev
     _own(review, reviewer)
     clean = _clean_draft(draft)
     now = now or timezone.now()
-    if review.state == ReviewState.SUBMITTED:
+    unsubmitted = Review.objects.filter(pk=review.pk).exclude(state=ReviewState.SUBMITTED)
+    if not unsubmitted.update(draft=clean):
         raise ValidationError(_("This review is already submitted."))
-    updates = {"draft": clean}
-    if review.state == ReviewState.RESERVED:
-        updates["reserved_until"] = _reservation_end(review.queue, now)
-    Review.objects.filter(pk=review.pk, state=review.state).update(**updates)
-    for key, value in updates.items():
-        setattr(review, key, value)
+    review.draft = clean
+    # Still reserved (not expired meanwhile): the reservation lasts while they work.
+    until = _reservation_end(review.queue, now)
+    if unsubmitted.filter(state=ReviewState.RESERVED).update(reserved_until=until):
+        review.reserved_until = until
     return review
 
 
@@ -569,12 +573,7 @@ def _retake(review: Review, item: ReviewItem, queue: ReviewQueue) -> None:
     if review.is_gold:
         review.slot = None
         return
-    used = set(
-        Review.objects.filter(item=item, state__in=ACTIVE_STATES, slot__isnull=False)
-        .exclude(pk=review.pk)
-        .values_list("slot", flat=True)
-    )
-    free = sorted(set(range(queue.reviews_required)) - used)
+    free = _free_slots(item.pk, queue.reviews_required, exclude=review.pk)
     if item.status != ItemStatus.OPEN or item.taken >= queue.reviews_required or not free:
         raise ValidationError(
             _("Your reservation ran out and the pair went to another reviewer. Your draft is kept.")
@@ -601,13 +600,14 @@ def review_skip(*, review: Review, reviewer) -> Review:
     return locked
 
 
-def _verdict(decision: str) -> str:
+def verdict(decision: str) -> str:
+    """Accept or reject: an edit counts as accept."""
     return Decision.REJECT if decision == Decision.REJECT else Decision.ACCEPT
 
 
 def aggregate_decisions(rule: str, decisions: list[str]) -> str | None:
     """The final decision (accept or reject) under ``rule``, or None for a conflict."""
-    verdicts = [_verdict(d) for d in decisions]
+    verdicts = [verdict(d) for d in decisions]
     accepts = verdicts.count(Decision.ACCEPT)
     rejects = len(verdicts) - accepts
     if rule == AggregationRule.ANY_REJECT:
@@ -700,7 +700,4 @@ def review_item_adjudicate(
 
 def flag_threshold() -> tuple[float, int]:
     """(rejection rate, minimum decided pairs) above which a principle is flagged."""
-    return (
-        float(getattr(settings, "WEAVER_REVIEW_FLAG_RATE", 0.3)),
-        int(getattr(settings, "WEAVER_REVIEW_FLAG_MIN_PAIRS", 5)),
-    )
+    return settings.WEAVER_REVIEW_FLAG_RATE, settings.WEAVER_REVIEW_FLAG_MIN_PAIRS

@@ -16,7 +16,7 @@ import json
 import math
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,7 +27,7 @@ from django.views import View
 from weaver_site.roles import ADMIN, REVIEWER, RoleRequiredMixin
 from weaver_site.textdiff import diff_html
 
-from ..models import Decision, PairRevision, RejectReason, Review, ReviewState
+from ..models import Decision, RejectReason, Review, ReviewState
 from . import selectors, services
 
 REVIEW_ROLES = (REVIEWER, ADMIN)
@@ -79,8 +79,6 @@ class NextView(ReviewerMixin, View):
         queue = selectors.review_queue_get(user=request.user, pk=pk)
         if queue is None:  # not one of theirs: it does not exist for them
             raise Http404
-        if not services.can_review(request.user, queue):
-            raise PermissionDenied(_("You are not a reviewer of this queue."))
         closed = None
         try:
             review = services.review_next(queue=queue, reviewer=request.user)
@@ -115,15 +113,11 @@ def _values_from_draft(review) -> dict:
     }
 
 
-#: The review screen counts what is left for the reviewer up to this many.
-REMAINING_CAP = 999
-
-
 def _remaining(review, reviewer) -> int:
     """Pairs left for the reviewer besides this one (an expired reservation's pair counts
     again in the selector, so it is taken off here), at most ``REMAINING_CAP + 1``."""
     remaining = selectors.reviewer_remaining(
-        queue=review.queue, reviewer=reviewer, cap=REMAINING_CAP
+        queue=review.queue, reviewer=reviewer, cap=selectors.REMAINING_CAP
     )
     if review.state == ReviewState.EXPIRED:
         remaining -= 1
@@ -167,7 +161,7 @@ def _screen(request, review, *, values=None, errors=None, status=200):
     ]
     submitted = None
     if state == ReviewState.SUBMITTED:
-        revision = PairRevision.objects.filter(review=review).first()
+        revision = getattr(review, "revision", None)
         submitted = {
             "decision": review.get_decision_display(),
             "decision_value": review.decision,
@@ -199,7 +193,7 @@ def _screen(request, review, *, values=None, errors=None, status=200):
         "pair": pair,
         "version": version,
         "remaining": _remaining(review, request.user),
-        "remaining_cap": REMAINING_CAP,
+        "remaining_cap": selectors.REMAINING_CAP,
         "diff": diff_html(pair.chosen, pair.rejected),
         "editable": editable,
         "expired": expired and editable,

@@ -19,8 +19,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -39,11 +38,11 @@ from ..models import (
     ItemStatus,
     PreferencePair,
     RejectReason,
-    Review,
     ReviewItem,
     ReviewQueue,
     ReviewState,
 )
+from ..views_preferences import _is_htmx, _percent, _positive_int
 from . import selectors, services
 from .filters import RANGE_METRICS, QueueFilters
 from .forms import (
@@ -63,14 +62,8 @@ MANAGER_ROLES = (ENGINEER, ADMIN)
 QUEUE_ROLES = (REVIEWER, ENGINEER, ADMIN)
 FEEDBACK_ROLES = (AUTHOR, ENGINEER, ADMIN)
 CONFLICTS_PER_PAGE = 50
-#: A reviewer has "seen" an item once they hold, gave or skipped a review of it.
-SEEN_STATES = (ReviewState.RESERVED, ReviewState.SUBMITTED, ReviewState.SKIPPED)
 REASON_LABELS = dict(RejectReason.choices)
 DECISION_LABELS = dict(Decision.choices)
-
-
-def _is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _fixed(value) -> str:
@@ -78,49 +71,7 @@ def _fixed(value) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def _percent(value) -> str:
-    return "—" if value is None else f"{value * 100:.0f}%"
-
-
-def _positive_int(value) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
-
-
 # --- Queues with their counts ---------------------------------------------------------------
-
-
-def queues_with_counts(qs, *, user):
-    """``qs`` annotated, in one query whatever the number of queues, with its pair counts
-    (``n_total``, ``n_decided``, ``n_conflict``), whether ``user`` reviews it (``assigned``)
-    and the open pairs they have not reviewed yet (``n_remaining``)."""
-    items = Q(items__is_gold=False)
-    remaining = (
-        # Gold pairs count too, as in selectors.reviewer_remaining.
-        ReviewItem.objects.filter(queue=OuterRef("pk"), status=ItemStatus.OPEN)
-        .filter(
-            ~Exists(
-                Review.objects.filter(item=OuterRef("pk"), reviewer=user, state__in=SEEN_STATES)
-            )
-        )
-        .order_by()
-        .values("queue")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    assigned = ReviewQueue.reviewers.through.objects.filter(
-        reviewqueue_id=OuterRef("pk"), user_id=user.pk
-    )
-    return qs.annotate(
-        n_total=Count("items", filter=items),
-        n_decided=Count("items", filter=items & Q(items__status=ItemStatus.DECIDED)),
-        n_conflict=Count("items", filter=items & Q(items__status=ItemStatus.CONFLICT)),
-        assigned=Exists(assigned),
-        n_remaining=Coalesce(Subquery(remaining, output_field=IntegerField()), Value(0)),
-    )
 
 
 def _may_review(user) -> bool:
@@ -133,9 +84,9 @@ class QueueListView(RoleRequiredMixin, View):
     def get(self, request):
         user = request.user
         queues = list(
-            queues_with_counts(selectors.review_queues_for(user=user), user=user).select_related(
-                "created_by"
-            )
+            selectors.queues_with_counts(
+                selectors.review_queues_for(user=user), user=user
+            ).select_related("created_by")
         )
         may_review = _may_review(user)
         for q in queues:
@@ -143,7 +94,11 @@ class QueueListView(RoleRequiredMixin, View):
         return render(
             request,
             "pairs/review/queues.html",
-            {"queues": queues, "can_manage": services.can_manage_queues(user)},
+            {
+                "queues": queues,
+                "can_manage": services.can_manage_queues(user),
+                "remaining_cap": selectors.REMAINING_CAP,
+            },
         )
 
 
@@ -273,11 +228,16 @@ class QueueCreateView(_ManagerView):
             except ValidationError as exc:
                 form_add_service_errors(form, exc, rename=SERVICE_FIELD_NAMES)
             else:
-                messages.success(
-                    request,
-                    _("Queue created with %(n)d pairs.")
-                    % {"n": queue.items.filter(is_gold=False).count()},
-                )
+                if queue.refreshed_at is None:
+                    messages.success(
+                        request, _("Queue created; a worker is putting its pairs in it.")
+                    )
+                else:
+                    messages.success(
+                        request,
+                        _("Queue created with %(n)d pairs.")
+                        % {"n": queue.items.filter(is_gold=False).count()},
+                    )
                 return redirect("review:queue", pk=queue.pk)
         return self._render(request, form, status=400)
 
@@ -351,7 +311,9 @@ class QueueDetailView(RoleRequiredMixin, View):
         can_manage = services.can_manage_queues(user)
         reviewers = list(queue.reviewers.order_by("username"))
         assigned = any(r.pk == user.pk for r in reviewers)
-        stats = {s["name"]: s for s in selectors.reviewer_stats(queue=queue)}
+        # Per-reviewer counts leave gold pairs out, so they would tell a reviewer which pair
+        # was gold: managers only.
+        stats = {s["name"]: s for s in selectors.reviewer_stats(queue=queue)} if can_manage else {}
         ctx = {
             "queue": queue,
             "progress": selectors.queue_progress(queue=queue),
@@ -361,7 +323,12 @@ class QueueDetailView(RoleRequiredMixin, View):
             "is_admin": has_role(user, ADMIN),
             "assigned": assigned,
             "can_start": assigned and queue.is_active and _may_review(user),
-            "remaining": queue_remaining(queue=queue, reviewer=user) if assigned else None,
+            "remaining": selectors.reviewer_remaining(
+                queue=queue, reviewer=user, cap=selectors.REMAINING_CAP
+            )
+            if assigned
+            else None,
+            "remaining_cap": selectors.REMAINING_CAP,
         }
         return render(request, "pairs/review/queue_detail.html", ctx)
 
@@ -385,17 +352,6 @@ class QueueDetailView(RoleRequiredMixin, View):
         else:
             messages.error(request, _("Unknown action."))
         return redirect("review:queue", pk=queue.pk)
-
-
-def queue_remaining(*, queue: ReviewQueue, reviewer) -> int:
-    """Open pairs of the queue the reviewer has not reviewed, reserved or skipped (the same
-    count as the queue list's)."""
-    return (
-        queues_with_counts(ReviewQueue.objects.filter(pk=queue.pk), user=reviewer)
-        .values_list("n_remaining", flat=True)
-        .first()
-        or 0
-    )
 
 
 # --- Gold pairs -----------------------------------------------------------------------------
@@ -655,8 +611,7 @@ class FeedbackView(RoleRequiredMixin, View):
             rows = [] if owner is None else selectors.principle_feedback(owner=owner)
         else:
             rows = selectors.principle_feedback()
-        for row in rows:
-            row["share_percent"] = _percent(row["share"])
+        rows = _feedback_rows(rows)
         rate, min_pairs = services.flag_threshold()
         ctx = {
             "rows": rows,
@@ -669,10 +624,13 @@ class FeedbackView(RoleRequiredMixin, View):
         return render(request, "pairs/review/feedback.html", ctx)
 
 
-def flagged_feedback(*, owner) -> list[dict]:
-    """The author's flagged principles, for their home page."""
-    rows = [r for r in selectors.principle_feedback(owner=owner) if r["flagged"]]
+def _feedback_rows(rows: list[dict]) -> list[dict]:
     for row in rows:
         row["share_percent"] = _percent(row["share"])
         row["top_reasons"] = row["reasons"][:3]
     return rows
+
+
+def flagged_feedback(*, owner) -> list[dict]:
+    """The author's flagged principles, for their home page."""
+    return _feedback_rows([r for r in selectors.principle_feedback(owner=owner) if r["flagged"]])

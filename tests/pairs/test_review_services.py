@@ -804,3 +804,21 @@ def test_a_large_queue_is_filled_by_a_real_celery_worker(
         raise AssertionError(f"{exc}\n{worker.log_path.read_text()[-3000:]}") from None
     assert "review.fill" in worker.log_path.read_text()
     assert set(PreferencePair.objects.values_list("status", flat=True)) == {"in_review"}
+
+
+def test_a_pair_decided_by_hand_leaves_its_queues(engineer, admin_user, reviewers, version):
+    """The admin's bulk accept/reject closes the pair's open review items, so no later review
+    undoes it and reviewers are not given it again."""
+    from pairs.services import preference_pairs_set_status
+
+    (pair,) = make_review_pairs(1, principle_version=version)
+    queue = make_queue(engineer, reviewers, reviews_required=2)
+    held = services.review_next(queue=queue, reviewer=reviewers[0])
+    assert preference_pairs_set_status(pair_ids=[pair.pk], status="rejected", user=admin_user)
+    item = ReviewItem.objects.get(queue=queue)
+    assert (item.status, item.final_decision) == (ItemStatus.DECIDED, Decision.REJECT)
+    assert services.review_next(queue=queue, reviewer=reviewers[1]) is None
+    with pytest.raises(ValidationError):
+        services.review_submit(review=held, reviewer=reviewers[0], decision=Decision.ACCEPT)
+    pair.refresh_from_db()
+    assert pair.status == PreferenceStatus.REJECTED
