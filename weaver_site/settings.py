@@ -246,5 +246,13 @@ WEAVER_REVIEW_FLAG_RATE = env.float("WEAVER_REVIEW_FLAG_RATE", default=0.3)
 WEAVER_REVIEW_FLAG_MIN_PAIRS = env.int("WEAVER_REVIEW_FLAG_MIN_PAIRS", default=5)
 # A new review queue over more pairs than this is filled by a worker, not in the request.
 WEAVER_REVIEW_SYNC_FILL_MAX = env.int("WEAVER_REVIEW_SYNC_FILL_MAX", default=50_000)
+# Datasets: a snapshot of more pairs than this is frozen by a worker, not in the request.
+WEAVER_DATASET_SYNC_FREEZE_MAX = env.int("WEAVER_DATASET_SYNC_FREEZE_MAX", default=20_000)
+# Where exports are written (one folder per export).
+WEAVER_EXPORT_DIR = Path(env.str("WEAVER_EXPORT_DIR", default=str(DATA_DIR / "exports")))
+# Pushing exports to the Hugging Face Hub: a write token (never shown or logged) and the Hub's
+# address (for a self-hosted or mirror Hub).
+WEAVER_HF_TOKEN = env.str("WEAVER_HF_TOKEN", default="") or env.str("HF_TOKEN", default="")
+WEAVER_HF_ENDPOINT = env.str("WEAVER_HF_ENDPOINT", default="")
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEAVER_IMPORT_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = WEAVER_IMPORT_MAX_BYTES

@@ -1,5 +1,6 @@
 """The models of the pairs app: the corpus (texts, imports, spans, selections), the
-instruction pairs made from it, and the preference pairs made from those."""
+instruction pairs made from it, the preference pairs made from those, their review, and the
+dataset snapshots frozen from them."""
 
 from .corpus import (
     CorpusImport,
@@ -12,6 +13,17 @@ from .corpus import (
     SelectionItem,
     TextSpan,
     Verdict,
+)
+from .datasets import (
+    DatasetExport,
+    DatasetKind,
+    DatasetRow,
+    DatasetSnapshot,
+    ExportFormat,
+    ExportLayout,
+    ExportStatus,
+    SnapshotStatus,
+    Split,
 )
 from .instructions import (
     InstructionPair,
@@ -36,6 +48,15 @@ from .review import (
 )
 
 __all__ = [
+    "DatasetExport",
+    "DatasetKind",
+    "DatasetRow",
+    "DatasetSnapshot",
+    "ExportFormat",
+    "ExportLayout",
+    "ExportStatus",
+    "SnapshotStatus",
+    "Split",
     "ACTIVE_STATES",
     "AggregationRule",
     "Decision",

@@ -46,6 +46,12 @@ def _ids(name: str, value) -> list[int]:
 
 @dataclass(frozen=True)
 class QueueFilters:
+    """Which preference pairs a review queue holds. Dataset snapshots extend it
+    (:class:`pairs.datasets.filters.PreferenceFilters`) with their own statuses and fields."""
+
+    ALLOWED_STATUSES = REVIEWABLE_STATUSES
+    DEFAULT_STATUSES = DEFAULT_STATUSES
+
     domains: list[int] = field(default_factory=list)
     subdomains: list[int] = field(default_factory=list)
     tasks: list[int] = field(default_factory=list)
@@ -78,13 +84,16 @@ class QueueFilters:
         ):
             raise ValidationError({"languages": _("Expected a list of language codes.")})
         kwargs["languages"] = sorted(set(languages))
-        statuses = data.get("statuses") or list(DEFAULT_STATUSES)
+        statuses = data.get("statuses") or list(cls.DEFAULT_STATUSES)
         if isinstance(statuses, str):
             statuses = [statuses]
-        bad = [s for s in statuses if s not in REVIEWABLE_STATUSES]
+        bad = [s for s in statuses if s not in cls.ALLOWED_STATUSES]
         if bad or not isinstance(statuses, list):
             raise ValidationError(
-                {"statuses": _("Not a reviewable status: %(s)s.") % {"s": ", ".join(map(str, bad))}}
+                {
+                    "statuses": _("Not a status allowed here: %(s)s.")
+                    % {"s": ", ".join(map(str, bad))}
+                }
             )
         kwargs["statuses"] = sorted(set(statuses))
         flagged = data.get("flagged")
@@ -98,7 +107,13 @@ class QueueFilters:
             raise ValidationError({"judge": _("Expected pass, fail or none.")})
         kwargs["judge"] = sorted(set(judge))
         kwargs["metric_ranges"] = _ranges(data.get("metric_ranges") or {})
+        kwargs.update(cls._more(data))
         return cls(**kwargs)
+
+    @classmethod
+    def _more(cls, data: dict) -> dict:
+        """Fields a subclass adds, checked; none here."""
+        return {}
 
     def as_dict(self) -> dict:
         return asdict(self)

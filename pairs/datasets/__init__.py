@@ -1,0 +1,1 @@
+"""Dataset snapshots (freeze, split, version, compare) and their exports (issue 8)."""
