@@ -39,6 +39,7 @@ urlpatterns = [
     path("pairs/preferences/", include("pairs.urls_preferences")),
     path("pairs/", include("pairs.urls_instructions")),
     path("review/", include("pairs.review.urls")),
+    path("datasets/", include("pairs.datasets.urls")),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
 ]
