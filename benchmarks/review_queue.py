@@ -76,6 +76,13 @@ import harness  # noqa: E402  (sets up Django)
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections  # noqa: E402
+from harness import bench_user as _user  # noqa: E402
+from harness import cpu_speed  # noqa: E402
+from harness import database_exists as _database_exists  # noqa: E402
+from harness import drop_database as _drop_database  # noqa: E402
+from harness import insert_pairs_sql as _insert_pairs_sql  # noqa: E402
+from harness import principle_versions as _principle_versions  # noqa: E402
+from harness import use_database as _use_database  # noqa: E402
 
 BENCH_DB = "weaver_bench_review"
 GOAL_MS = 150.0
@@ -142,24 +149,6 @@ def timed(label: str):
 # --- The database ---------------------------------------------------------------------------
 
 
-def _use_database(name: str) -> None:
-    connections.close_all()
-    settings.DATABASES["default"]["NAME"] = name
-    connection.settings_dict["NAME"] = name
-
-
-def _database_exists(name: str) -> bool:
-    with connection._nodb_cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        return cursor.fetchone() is not None
-
-
-def _drop_database(name: str) -> None:
-    connections.close_all()
-    with connection._nodb_cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def _kept_database_fits(pairs: int) -> bool:
     """Whether the kept benchmark database holds a filled queue over ``pairs`` pairs."""
     if not _database_exists(BENCH_DB):
@@ -211,51 +200,6 @@ def bench_database(*, keep: bool, pairs: int):
 # --- Data -----------------------------------------------------------------------------------
 
 
-def _user(username: str, roles: list[str]):
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-
-    user, _ = get_user_model().objects.get_or_create(username=username)
-    user.set_unusable_password()
-    user.save()
-    user.groups.set(Group.objects.filter(name__in=roles))
-    return user
-
-
-def _principle_versions(admin) -> list[int]:
-    from principles import services
-    from principles.models import Domain, PrincipleVersion
-
-    fiction = Domain.objects.get(slug="fiction")
-    ids = []
-    for i, title in enumerate(
-        ["Show, don't tell", "Concrete detail", "Vary the rhythm", "Cut the filler", "Subtext"]
-    ):
-        principle = services.principle_create(
-            owner=admin,
-            domain=fiction,
-            task=None,
-            language="en",
-            content={
-                "title": title,
-                "description": f"Principle {i}: what good writing does, for the benchmark.",
-                "following_instruction": "Write a scene where a girl waits for her father.",
-                "following_text": "She pressed her face to the cold window.",
-                "following_rationale": "The longing shows through what she does.",
-                "violating_instruction": "Write a scene where a girl waits for her father.",
-                "violating_text": "She was very sad and missed her father.",
-                "violating_rationale": "The feeling is named, not shown.",
-            },
-        )
-        services.principle_submit(principle=principle, user=admin)
-        services.principle_approve(principle=principle, user=admin)
-        principle.refresh_from_db()
-        ids.append(principle.approved_version_id)
-    return list(
-        PrincipleVersion.objects.filter(pk__in=ids).order_by("pk").values_list("pk", flat=True)
-    )
-
-
 def _positives(count: int) -> None:
     from pairs.models import InstructionPair, PairOrigin, PairStatus
     from principles.models import Domain, Task
@@ -282,71 +226,6 @@ def _positives(count: int) -> None:
         for k in range(count)
     ]
     InstructionPair.objects.bulk_create(rows, batch_size=2000)
-
-
-def _insert_pairs_sql(n: int, positives: int, versions: list[int]) -> tuple[str, list]:
-    """One INSERT ... SELECT over generate_series(0, n - 1): pair g comes from positive
-    g mod P, breaks version (g / P) mod V, with sample index g / (P * V), so every
-    (positive, version, prompt version, sample) is distinct."""
-    from pairs.models import InstructionPair, PreferencePair
-    from principles.models import PrincipleVersion
-
-    p, v = positives, len(versions)
-    metrics = (
-        "jsonb_build_object('char_similarity', 0.80 + mod(g, 19) / 100.0, "
-        "'edit_ratio', mod(g, 31) / 100.0, 'sentences_changed', mod(g, 3), "
-        "'length_ratio', 0.9 + mod(g, 21) / 100.0, 'identical', false)"
-    )
-    chosen = {
-        "status": "'generated'",
-        "mode": "'each'",
-        "positive_id": "pos.id",
-        "principle_version_id": "ver.id",
-        "task_id": "pos.task_id",
-        "domain_id": "pos.domain_id",
-        "subdomain_id": "pos.subdomain_id",
-        "language": "pos.language",
-        "instruction": "pos.instruction",
-        "context": "pos.context",
-        "chosen": "pos.response",
-        "rejected": "replace(pos.response, 'ran slow', 'ran very slow') || ' [' || g || ']'",
-        "rewrite_rationale": "'Adds an adverb that tells instead of shows.'",
-        "prompt_version": f"'{PROMPT_VERSION}'",
-        "sample_index": f"g / {p * v}",
-        "model": "'bench-model'",
-        "metrics": metrics,
-        "flagged": "(mod(g, 10) = 0)",
-        "created_at": "now()",
-        "updated_at": "now()",
-    }
-    columns, values, params = [], [], []
-    for field in PreferencePair._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        columns.append(connection.ops.quote_name(field.column))
-        if field.column in chosen:
-            values.append(chosen[field.column])
-        elif field.null:
-            values.append("NULL")
-        elif field.get_internal_type() == "DateTimeField":
-            values.append("now()")
-        else:
-            values.append("%s")
-            params.append(field.get_db_prep_save(field.get_default(), connection))
-    table = connection.ops.quote_name(PreferencePair._meta.db_table)
-    ip_table = connection.ops.quote_name(InstructionPair._meta.db_table)
-    pv_table = connection.ops.quote_name(PrincipleVersion._meta.db_table)
-    version_list = ", ".join(str(int(x)) for x in versions)
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) "
-        f"SELECT {', '.join(values)} FROM generate_series(0, {n - 1}) AS g "
-        f"JOIN (SELECT *, row_number() OVER (ORDER BY id) - 1 AS rn FROM {ip_table} "
-        f"WHERE recipe_version = '{PROMPT_VERSION}') pos ON pos.rn = mod(g, {p}) "
-        f"JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS rn FROM "
-        f"{pv_table} WHERE id IN ({version_list})) ver "
-        f"ON ver.rn = mod(g / {p}, {v})"
-    )
-    return sql, params
 
 
 def seed(args) -> tuple[int, list[int], dict[int, str]]:
@@ -456,7 +335,9 @@ def gunicorn(args):
     env["DEBUG"] = "0"
     # Persistent connections for the whole run (the default is 60 s), so that the CPU of the
     # database backends can be told apart; reconnecting once a minute costs next to nothing.
-    env["DATABASE_CONN_MAX_AGE"] = str(int(args.warmup + args.seconds + args.floor_seconds + args.stress_seconds + 120))
+    env["DATABASE_CONN_MAX_AGE"] = str(
+        int(args.warmup + args.seconds + args.floor_seconds + args.stress_seconds + 120)
+    )
     command = [
         sys.executable,
         "-m",
@@ -874,16 +755,6 @@ def explain_claim(queue_id: int, reviewer_id: int) -> None:
         for _ in range(2):
             log(qs.explain(analyze=True))
         transaction.set_rollback(True)
-
-
-def cpu_speed() -> float:
-    """Millions of simple Python loop steps per CPU second: this machine's speed right now
-    (shared virtual machines vary), to compare runs."""
-    start = time.process_time()
-    total = 0
-    for i in range(3_000_000):
-        total += i
-    return 3 / (time.process_time() - start)
 
 
 # --- Main -----------------------------------------------------------------------------------

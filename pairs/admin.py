@@ -1,13 +1,17 @@
 import csv
 import io
 import json
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import StreamingHttpResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -15,9 +19,15 @@ from principles.models import Principle
 from weaver_site.roles import ADMIN, REVIEWER
 
 from . import services
+from .datasets import selectors as dataset_selectors
+from .datasets import services as dataset_services
 from .models import (
     CorpusImport,
     CorpusText,
+    DatasetExport,
+    DatasetRow,
+    DatasetSnapshot,
+    ExportStatus,
     ImportIssue,
     InstructionPair,
     NearDuplicateCluster,
@@ -773,3 +783,206 @@ class PairRevisionAdmin(ReviewRecordAdmin):
     raw_id_fields = ("pair", "review", "author")
     fields = ("pair", "review", "author", "before", "after", "applied", "created_at")
     readonly_fields = fields
+
+
+# --- Datasets -------------------------------------------------------------------------------
+def _pretty_json(value) -> str:
+    return format_html(
+        "<pre>{}</pre>", json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
+    )
+
+
+class DatasetExportInline(ReadOnlyInline):
+    model = DatasetExport
+    fields = ("format", "layout", "include_metadata", "status", "rows_written", "created_at")
+    show_change_link = True
+
+
+@admin.register(DatasetSnapshot)
+class DatasetSnapshotAdmin(IdSearchMixin, admin.ModelAdmin):
+    """Snapshots are made on the dataset pages and the API, and never change: everything is
+    read-only here. Deleting one removes its rows, its exports and their files (through
+    ``dataset_snapshot_delete``); its rows are counted, not listed, on the confirmation page.
+    Rows are not registered on their own (there are millions); the page shows the first few."""
+
+    list_display = (
+        "name",
+        "version",
+        "kind",
+        "status",
+        "row_count",
+        "short_hash",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("kind", "status", "stratify", "created_at")
+    search_fields = ("name", "content_hash")
+    list_select_related = ("created_by",)
+    list_per_page = 50
+    fields = (
+        "name",
+        "version",
+        "kind",
+        "description",
+        "status",
+        "error",
+        "filters_display",
+        "test_fraction",
+        "stratify",
+        "split_seed",
+        "row_count",
+        "train_count",
+        "test_count",
+        "content_hash",
+        "stats_display",
+        "rows_preview",
+        "created_by",
+        "created_at",
+        "frozen_at",
+    )
+    readonly_fields = fields
+    inlines = [DatasetExportInline]
+
+    @admin.display(description=_("content hash"), ordering="content_hash")
+    def short_hash(self, obj):
+        return obj.content_hash[:12]
+
+    @admin.display(description=_("filters"))
+    def filters_display(self, obj):
+        return _pretty_json(obj.filters)
+
+    @admin.display(description=_("statistics"))
+    def stats_display(self, obj):
+        return _pretty_json(obj.stats)
+
+    @admin.display(description=_("first rows"))
+    def rows_preview(self, obj):
+        rows = dataset_selectors.snapshot_rows(obj, limit=10)
+        if not rows:
+            return "-"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{} · #{} · {}</li>",
+                (
+                    (split, row.get("pair_id"), str(row.get("prompt", ""))[:200])
+                    for _position, split, row in rows
+                ),
+            ),
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_deleted_objects(self, objs, request):
+        """What a delete removes, counted: the default lists every row of every snapshot."""
+        snapshots = list(objs)
+        ids = [s.pk for s in snapshots]
+        rows = DatasetRow.objects.filter(snapshot_id__in=ids).count()
+        exports = DatasetExport.objects.filter(snapshot_id__in=ids).count()
+        meta_s, meta_r, meta_e = DatasetSnapshot._meta, DatasetRow._meta, DatasetExport._meta
+        listed = [f"{capfirst(meta_s.verbose_name)}: {s}" for s in snapshots]
+        counts = {meta_s.verbose_name_plural: len(snapshots)}
+        if rows:
+            counts[meta_r.verbose_name_plural] = rows
+            listed.append(f"{capfirst(meta_r.verbose_name_plural)}: {rows}")
+        perms_needed = set()
+        if exports:
+            counts[meta_e.verbose_name_plural] = exports
+            listed.append(f"{capfirst(meta_e.verbose_name_plural)}: {exports}")
+            if not request.user.has_perm(f"{meta_e.app_label}.delete_{meta_e.model_name}"):
+                perms_needed.add(meta_e.verbose_name)
+        return listed, counts, perms_needed, []
+
+    def delete_model(self, request, obj):
+        dataset_services.dataset_snapshot_delete(snapshot=obj)
+
+    def delete_queryset(self, request, queryset):
+        for snapshot in queryset:
+            dataset_services.dataset_snapshot_delete(snapshot=snapshot)
+
+
+@admin.register(DatasetExport)
+class DatasetExportAdmin(IdSearchMixin, admin.ModelAdmin):
+    """Exports are queued on the dataset pages and the API and written by a worker; read-only
+    here. Deleting one removes its files too (``dataset_export_delete``)."""
+
+    list_display = (
+        "id",
+        "snapshot",
+        "format",
+        "layout",
+        "status",
+        "rows_written",
+        "hub_repo",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("status", "format", "layout", "include_metadata", "created_at")
+    search_fields = ("snapshot__name", "hub_repo")
+    list_select_related = ("snapshot", "created_by")
+    list_per_page = 50
+    fields = (
+        "snapshot",
+        "format",
+        "layout",
+        "include_metadata",
+        "hub_repo",
+        "hub_private",
+        "status",
+        "rows_written",
+        "files_display",
+        "hub_url",
+        "error_display",
+        "worker",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("files"))
+    def files_display(self, obj):
+        if obj.status != ExportStatus.DONE or not obj.files:
+            return "-"
+        url = reverse("dataset-export-download", args=[obj.pk])
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                '<li><a href="{}?{}">{}</a> ({} bytes, sha256 {})</li>',
+                (
+                    (
+                        url,
+                        urlencode({"file": f["name"]}),
+                        f["name"],
+                        f.get("bytes"),
+                        f.get("sha256"),
+                    )
+                    for f in obj.files
+                ),
+            ),
+        )
+
+    @admin.display(description=_("error"))
+    def error_display(self, obj):
+        return dataset_selectors.export_error(obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        dataset_services.dataset_export_delete(export=obj)
+
+    def delete_queryset(self, request, queryset):
+        for export in queryset:
+            dataset_services.dataset_export_delete(export=export)

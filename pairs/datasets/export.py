@@ -18,10 +18,13 @@ import json
 import re
 import shutil
 import zipfile
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
@@ -29,6 +32,8 @@ from ..models import DatasetExport, DatasetKind, DatasetRow, ExportFormat, Expor
 from . import rows as R
 
 BATCH = 10_000
+#: JSONL is written a block of about this many bytes at a time, per split.
+FLUSH_BYTES = 8 << 20
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
@@ -81,14 +86,65 @@ def snapshot_lines(snapshot_id: int):
     )
 
 
+_PGCOPY = b"PGCOPY\n\xff\r\n\x00"
+
+
+def snapshot_rows(snapshot_id: int):
+    """(split, canonical JSON as UTF-8: bytes or a memoryview) of every row, in position
+    order, streamed.
+
+    On PostgreSQL by ``COPY (SELECT ...) TO STDOUT`` in the binary format: the server sends
+    rows while this process writes them (a server-side cursor would wait to be asked for each
+    batch), and the text is neither escaped nor decoded. The COPY holds the connection: run no
+    other query on it until the rows are all read (or the generator is closed). Elsewhere,
+    ``snapshot_lines``.
+    """
+    if connection.vendor != "postgresql":
+        for split, line in snapshot_lines(snapshot_id):
+            yield split, line.encode()
+        return
+    quote = connection.ops.quote_name
+
+    def column(name: str) -> str:
+        return quote(DatasetRow._meta.get_field(name).column)
+
+    # Names from the model; the one value an int. COPY takes no bound parameters.
+    sql = (
+        f"COPY (SELECT {column('split')}, {column('data')} FROM "  # noqa: S608
+        f"{quote(DatasetRow._meta.db_table)} WHERE {column('snapshot')} = {int(snapshot_id)} "
+        f"ORDER BY {column('position')}) TO STDOUT (FORMAT binary)"
+    )
+    names: dict[bytes, str] = {}
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        # The protocol sends one row a message: a 16-bit field count (-1 ends the data), then
+        # each field as a 32-bit length and its bytes (text as is). The first message starts
+        # with the signature, flags and header extension.
+        for n, message in enumerate(copy):
+            view = memoryview(message)
+            if n == 0 and view[:11] == _PGCOPY:
+                view = view[19 + int.from_bytes(view[15:19], "big") :]
+            if not view or view[:2] == b"\xff\xff":
+                continue  # the end; read on to the end of the COPY
+            size = int.from_bytes(view[2:6], "big")
+            key = bytes(view[6 : 6 + size])
+            start = 10 + size
+            if view[:2] != b"\x00\x02" or len(view) != start + int.from_bytes(
+                view[6 + size : start], "big"
+            ):
+                raise ValueError("COPY sent a row that is not (split, data)")
+            split = names.get(key) or names.setdefault(key, key.decode())
+            yield split, view[start:]
+
+
 def _converter(export: DatasetExport):
-    """canonical line -> exported line; None when they are the same."""
+    """canonical line -> exported line (UTF-8 bytes); None when they are the same."""
     kind, layout, metadata = export.snapshot.kind, export.layout, export.include_metadata
     if layout == ExportLayout.STANDARD and metadata:
         return None
 
-    def convert(line: str) -> str:
-        return R.dumps(R.to_layout(json.loads(line), kind=kind, layout=layout, metadata=metadata))
+    def convert(line: bytes | memoryview) -> bytes:
+        row = R.to_layout(json.loads(bytes(line)), kind=kind, layout=layout, metadata=metadata)
+        return R.dumps(row).encode()
 
     return convert
 
@@ -164,13 +220,16 @@ def arrow_schema(kind: str, layout: str, metadata: bool):
     return pa.schema([(name, types[name]) for name in R.columns(kind, layout, metadata)])
 
 
-def _table(lines: list[str], schema):
+def _table(lines: list, schema):
+    """Arrow table of JSON lines (bytes-like), parsed in blocks of 1 MB on Arrow's threads; a
+    block must hold the longest line, else the reader refuses it."""
     import pyarrow.json as pj
 
-    data = "\n".join(lines).encode()
+    data = b"\n".join(lines)
+    block = max(1 << 20, max(map(len, lines), default=0) + 1)
     return pj.read_json(
         io.BytesIO(data),
-        read_options=pj.ReadOptions(block_size=max(len(data) + 1, 1 << 20), use_threads=True),
+        read_options=pj.ReadOptions(block_size=block, use_threads=True),
         parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
     )
 
@@ -178,46 +237,76 @@ def _table(lines: list[str], schema):
 # --- Writers -------------------------------------------------------------------------------
 
 
-def _file_entry(path: Path, rows: int | None, split: str = "") -> dict:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+def _file_entry(path: Path, rows: int | None, split: str = "", sha256: str = "") -> dict:
+    """A file's listing; its SHA-256 is read from the file unless given."""
+    if not sha256:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        sha256 = digest.hexdigest()
     return {
         "name": path.name,
         "bytes": path.stat().st_size,
-        "sha256": digest.hexdigest(),
+        "sha256": sha256,
         "rows": rows,
         "split": split,
     }
 
 
 def write_jsonl(export: DatasetExport, folder: Path) -> list[dict]:
+    """One JSON Lines file per split. Lines are joined into blocks of about ``FLUSH_BYTES``
+    that a second thread writes and hashes (both without the GIL) while this one reads on."""
     convert = _converter(export)
     splits = _splits(export)
-    handles = {s: (folder / f"{s}.jsonl").open("w", encoding="utf-8") for s in splits}
+    handles = {s: (folder / f"{s}.jsonl").open("wb") for s in splits}
+    digests = {s: hashlib.sha256() for s in splits}
     counts = dict.fromkeys(splits, 0)
-    buffers: dict[str, list[str]] = {s: [] for s in splits}
+    buffers: dict[str, list] = {s: [] for s in splits}
+    sizes = dict.fromkeys(splits, 0)
+    pending: deque[Future] = deque()
+
+    def write(split: str, block: bytes) -> None:
+        handles[split].write(block)
+        digests[split].update(block)
+
+    def flush(split: str, pool: ThreadPoolExecutor) -> None:
+        buf = buffers[split]
+        counts[split] += len(buf)
+        buf.append(b"")  # the last line's newline
+        block = b"\n".join(buf)
+        buf.clear()
+        sizes[split] = 0
+        if len(pending) >= 2:  # at most two blocks waiting: memory stays flat
+            pending.popleft().result()
+        pending.append(pool.submit(write, split, block))
+
     try:
-        for split, line in snapshot_lines(export.snapshot_id):
-            buf = buffers[split]
-            buf.append(line if convert is None else convert(line))
-            if len(buf) >= BATCH:
-                handles[split].write("\n".join(buf) + "\n")
-                counts[split] += len(buf)
-                buf.clear()
-        for split, buf in buffers.items():
-            if buf:
-                handles[split].write("\n".join(buf) + "\n")
-                counts[split] += len(buf)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-jsonl") as pool:
+            for split, line in snapshot_rows(export.snapshot_id):
+                if convert is not None:
+                    line = convert(line)
+                buffers[split].append(line)
+                sizes[split] += len(line)
+                if sizes[split] >= FLUSH_BYTES:
+                    flush(split, pool)
+            for split in splits:
+                if buffers[split]:
+                    flush(split, pool)
+            while pending:
+                pending.popleft().result()
     finally:
         for fh in handles.values():
             fh.close()
-    return [_file_entry(folder / f"{s}.jsonl", counts[s], s) for s in splits]
+    return [
+        _file_entry(folder / f"{s}.jsonl", counts[s], s, sha256=digests[s].hexdigest())
+        for s in splits
+    ]
 
 
 def write_parquet(export: DatasetExport, folder: Path, *, names=None) -> list[dict]:
-    """One Parquet file per split (``names`` maps a split to its file name)."""
+    """One Parquet file per split (``names`` maps a split to its file name). A second thread
+    parses and writes each batch (Arrow lets go of the GIL) while this one reads the next."""
     import pyarrow.parquet as pq
 
     kind = export.snapshot.kind
@@ -228,22 +317,31 @@ def write_parquet(export: DatasetExport, folder: Path, *, names=None) -> list[di
     names = names or {s: f"{s}.parquet" for s in splits}
     writers = {s: pq.ParquetWriter(folder / names[s], schema, compression="zstd") for s in splits}
     counts = dict.fromkeys(splits, 0)
-    buffers: dict[str, list[str]] = {s: [] for s in splits}
+    buffers: dict[str, list] = {s: [] for s in splits}
+    pending: deque[Future] = deque()
 
-    def flush(split: str) -> None:
-        buf = buffers[split]
-        writers[split].write_table(_table(buf, schema), row_group_size=BATCH)
-        counts[split] += len(buf)
-        buf.clear()
+    def write(split: str, lines: list) -> None:
+        writers[split].write_table(_table(lines, schema), row_group_size=BATCH)
+
+    def flush(split: str, pool: ThreadPoolExecutor) -> None:
+        lines = buffers[split]
+        buffers[split] = []
+        counts[split] += len(lines)
+        if pending:  # one batch at a time in the other thread: memory stays flat
+            pending.popleft().result()
+        pending.append(pool.submit(write, split, lines))
 
     try:
-        for split, line in snapshot_lines(export.snapshot_id):
-            buffers[split].append(line if convert is None else convert(line))
-            if len(buffers[split]) >= BATCH:
-                flush(split)
-        for split in splits:
-            if buffers[split]:
-                flush(split)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-parquet") as pool:
+            for split, line in snapshot_rows(export.snapshot_id):
+                buffers[split].append(line if convert is None else convert(line))
+                if len(buffers[split]) >= BATCH:
+                    flush(split, pool)
+            for split in splits:
+                if buffers[split]:
+                    flush(split, pool)
+            while pending:
+                pending.popleft().result()
     finally:
         for writer in writers.values():
             writer.close()

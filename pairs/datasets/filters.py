@@ -24,7 +24,7 @@ from ..models import (
     Review,
     ReviewState,
 )
-from ..review.filters import QueueFilters, _ids
+from ..review.filters import QueueFilters, _ids, filters_object
 
 
 def _number(name: str, value, *, low: float, high: float, integer: bool = False):
@@ -117,15 +117,7 @@ class InstructionFilters:
 
     @classmethod
     def from_dict(cls, data) -> InstructionFilters:
-        if data in (None, ""):
-            data = {}
-        if not isinstance(data, dict):
-            raise ValidationError({"filters": _("Expected an object.")})
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValidationError(
-                {"filters": _("Unknown filter: %(names)s.") % {"names": ", ".join(unknown)}}
-            )
+        data = filters_object(data, cls.__dataclass_fields__)
         kwargs: dict = {n: _ids(n, data.get(n)) for n in ("domains", "subdomains", "tasks", "jobs")}
         for name, allowed, default in (
             ("statuses", SFT_STATUSES, [PairStatus.KEPT]),

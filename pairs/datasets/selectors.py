@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 from django.db.models import Exists, OuterRef, QuerySet
+from django.utils.translation import gettext as _
 
-from ..models import DatasetExport, DatasetRow, DatasetSnapshot
+from ..models import DatasetExport, DatasetRow, DatasetSnapshot, SnapshotStatus
 
 
 def snapshots() -> QuerySet[DatasetSnapshot]:
@@ -77,3 +78,83 @@ def snapshot_compare(*, old: DatasetSnapshot, new: DatasetSnapshot, limit: int =
         "removed_examples": _examples(removed, limit),
         "changed_examples": _examples(changed, limit),
     }
+
+
+# --- Pages ----------------------------------------------------------------------------------
+
+
+def snapshots_grouped() -> QuerySet[DatasetSnapshot]:
+    """Every snapshot, the versions of one name together (newest version first), the names
+    ordered by when their latest version was made (newest first)."""
+    from django.db.models import Subquery
+
+    latest = (
+        DatasetSnapshot.objects.filter(name=OuterRef("name"))
+        .order_by("-created_at", "-id")
+        .values("created_at")[:1]
+    )
+    return (
+        snapshots().annotate(latest_at=Subquery(latest)).order_by("-latest_at", "name", "-version")
+    )
+
+
+def snapshot_previous(snapshot: DatasetSnapshot) -> DatasetSnapshot | None:
+    """The version of the same name just before ``snapshot``, if any."""
+    return (
+        DatasetSnapshot.objects.filter(name=snapshot.name, version__lt=snapshot.version)
+        .order_by("-version")
+        .first()
+    )
+
+
+def snapshot_compare_choices(snapshot: DatasetSnapshot, limit: int = 200) -> list[DatasetSnapshot]:
+    """Snapshots ``snapshot`` may be compared with: the other ones of its kind, the versions
+    of its own name first."""
+    others = list(
+        DatasetSnapshot.objects.filter(kind=snapshot.kind)
+        .exclude(pk=snapshot.pk)
+        .order_by("name", "-version")[:limit]
+    )
+    return sorted(others, key=lambda s: (s.name != snapshot.name, s.name, -s.version))
+
+
+def snapshot_has_active_exports(snapshot: DatasetSnapshot) -> bool:
+    return snapshot.exports.filter(status__in=("queued", "running")).exists()
+
+
+def exports() -> QuerySet[DatasetExport]:
+    """Every export, newest first, with its snapshot and who asked for it."""
+    return DatasetExport.objects.select_related("snapshot", "created_by").order_by(
+        "-created_at", "-id"
+    )
+
+
+def export_error(export: DatasetExport) -> str:
+    """The export's error as it may be shown: the Hub token, should it be there, masked."""
+    from django.conf import settings
+
+    token, error = settings.WEAVER_HF_TOKEN, export.error or ""
+    return error.replace(token, "***") if token else error
+
+
+def snapshot_compare_problem(new: DatasetSnapshot, old: DatasetSnapshot) -> tuple[str, str]:
+    """Why ``new`` cannot be compared with ``old``, as (the snapshot at fault: "new" or "old",
+    the reason); ("", "") when it can."""
+    if old.pk == new.pk:
+        return "old", _("Choose another snapshot to compare this one with.")
+    if old.kind != new.kind:
+        return "old", _(
+            "“%(a)s” holds %(ka)s data and “%(b)s” holds %(kb)s data: only snapshots of "
+            "the same kind can be compared."
+        ) % {
+            "a": new.label,
+            "ka": new.get_kind_display(),
+            "b": old.label,
+            "kb": old.get_kind_display(),
+        }
+    not_ready = _("Both snapshots must be frozen (ready) to be compared.")
+    if new.status != SnapshotStatus.READY:
+        return "new", not_ready
+    if old.status != SnapshotStatus.READY:
+        return "old", not_ready
+    return "", ""

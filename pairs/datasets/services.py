@@ -16,7 +16,7 @@ from collections import Counter
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -161,6 +161,8 @@ def dataset_snapshot_create(
         )
     limit = settings.WEAVER_DATASET_SYNC_FREEZE_MAX
     matching = matching_pairs(kind, parsed).order_by()[: limit + 1].count()
+    if not matching:
+        raise ValidationError({"filters": _("No pair matches these filters.")})
     for attempt in range(5):
         try:
             with transaction.atomic():
@@ -293,9 +295,10 @@ class _Stats:
         hist = {}
         for name, counter in self.hist.items():
             if name == "curation_score":
+                labels = sorted(counter, key=lambda k: (k == "-", int(k) if k != "-" else 0))
                 hist[name] = {
-                    "labels": sorted(counter),
-                    "counts": [counter[k] for k in sorted(counter)],
+                    "labels": labels,
+                    "counts": [counter[k] for k in labels],
                 }
                 continue
             edges = LENGTH_EDGES if name == "prompt_length" else UNIT_EDGES
@@ -319,13 +322,41 @@ def dataset_snapshot_freeze(*, snapshot: DatasetSnapshot) -> DatasetSnapshot:
         return snapshot
     try:
         _freeze(snapshot)
-    except ValidationError as exc:  # filters recorded by an older release no longer parse
+    except Exception as exc:
+        # Filters an older release recorded that no longer parse, a database error: the
+        # snapshot fails with the reason and keeps no rows. (A lost worker raises nothing: its
+        # task is handed out again and starts over.)
+        logger.exception("freezing snapshot %s failed", snapshot.pk)
+        message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         DatasetRow.objects.filter(snapshot=snapshot).delete()
         DatasetSnapshot.objects.filter(pk=snapshot.pk, status=SnapshotStatus.BUILDING).update(
-            status=SnapshotStatus.FAILED, error="; ".join(exc.messages)
+            status=SnapshotStatus.FAILED, error=message[:2000] or exc.__class__.__name__
         )
     snapshot.refresh_from_db()
     return snapshot
+
+
+#: The columns of a frozen row, in the order ``_freeze`` gives them to ``_insert_rows``.
+ROW_COLUMNS = ("snapshot_id", "position", "split", "pair_id", "prompt_key", "digest", "data")
+
+
+def _insert_rows(rows: list[tuple]) -> None:
+    """Insert frozen rows (tuples of ``ROW_COLUMNS``): with ``COPY`` on PostgreSQL, where
+    ``bulk_create`` would spend most of a freeze quoting its arrays of JSON text on the
+    client; with ``bulk_create`` elsewhere."""
+    if connection.vendor != "postgresql":
+        DatasetRow.objects.bulk_create(
+            [DatasetRow(**dict(zip(ROW_COLUMNS, row, strict=True))) for row in rows],
+            batch_size=1000,
+        )
+        return
+    quote = connection.ops.quote_name
+    table = quote(DatasetRow._meta.db_table)
+    columns = ", ".join(quote(DatasetRow._meta.get_field(c).column) for c in ROW_COLUMNS)
+    sql = f"COPY {table} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _freeze(snapshot: DatasetSnapshot) -> None:
@@ -355,20 +386,10 @@ def _freeze(snapshot: DatasetSnapshot) -> None:
             line = R.dumps(row)
             hasher.update(R.hash_line(split, line))
             stats.add(row, split, key)
-            objs.append(
-                DatasetRow(
-                    snapshot_id=snapshot.pk,
-                    position=position,
-                    split=split,
-                    pair_id=p["id"],
-                    prompt_key=key,
-                    digest=R.digest(line),
-                    data=line,
-                )
-            )
+            objs.append((snapshot.pk, position, str(split), p["id"], key, R.digest(line), line))
             position += 1
         with transaction.atomic():
-            DatasetRow.objects.bulk_create(objs, batch_size=1000)
+            _insert_rows(objs)
         chunk.clear()
 
     for values in _pair_values(kind, qs).iterator(chunk_size=CHUNK):
@@ -489,6 +510,10 @@ def dataset_export_run(*, export: DatasetExport, worker: str = "") -> DatasetExp
             status=ExportStatus.FAILED, error=message[:2000], finished_at=timezone.now()
         )
     else:
+        if not DatasetExport.objects.filter(pk=export.pk).exists():
+            # Deleted while it was being written: its files go too.
+            shutil.rmtree(export_dir(export), ignore_errors=True)
+            return export
         DatasetExport.objects.filter(pk=export.pk).update(
             status=ExportStatus.DONE,
             files=files,

@@ -44,6 +44,21 @@ def _ids(name: str, value) -> list[int]:
     return sorted(set(out))
 
 
+def filters_object(data, known) -> dict:
+    """``data`` as a dict of filters (empty for None or ""), refused whole when it is not an
+    object or names a filter not in ``known``."""
+    if data in (None, ""):
+        return {}
+    if not isinstance(data, dict):
+        raise ValidationError({"filters": _("Expected an object.")})
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValidationError(
+            {"filters": _("Unknown filter: %(names)s.") % {"names": ", ".join(unknown)}}
+        )
+    return data
+
+
 @dataclass(frozen=True)
 class QueueFilters:
     """Which preference pairs a review queue holds. Dataset snapshots extend it
@@ -66,15 +81,7 @@ class QueueFilters:
 
     @classmethod
     def from_dict(cls, data) -> QueueFilters:
-        if data in (None, ""):
-            data = {}
-        if not isinstance(data, dict):
-            raise ValidationError({"filters": _("Expected an object.")})
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValidationError(
-                {"filters": _("Unknown filter: %(names)s.") % {"names": ", ".join(unknown)}}
-            )
+        data = filters_object(data, cls.__dataclass_fields__)
         kwargs: dict = {name: _ids(name, data.get(name)) for name in _ID_LISTS}
         languages = data.get("languages") or []
         if isinstance(languages, str):

@@ -52,18 +52,18 @@ class _UserChoices(forms.ModelMultipleChoiceField):
         return f"{obj.get_username()} ({full})" if full else obj.get_username()
 
 
-class _SubdomainChoices(forms.ModelMultipleChoiceField):
+class SubdomainChoices(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj):
         return f"{obj.domain.name} / {obj.name}"
 
 
-class _PrincipleChoices(forms.ModelMultipleChoiceField):
+class PrincipleChoices(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj):
         title = obj.latest_version.title if obj.latest_version_id else ""
         return f"#{obj.pk} {title}"
 
 
-class _JobChoices(forms.ModelMultipleChoiceField):
+class JobChoices(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj):
         return f"#{obj.pk} {obj.name}".strip()
 
@@ -140,7 +140,7 @@ class QueueCreateForm(QueueSettingsForm):
     domains = forms.ModelMultipleChoiceField(
         queryset=Domain.objects.all(), required=False, label=_("Domains")
     )
-    subdomains = _SubdomainChoices(
+    subdomains = SubdomainChoices(
         queryset=Subdomain.objects.select_related("domain"),
         required=False,
         label=_("Subdomains"),
@@ -149,10 +149,10 @@ class QueueCreateForm(QueueSettingsForm):
         queryset=Task.objects.all(), required=False, label=_("Tasks")
     )
     languages = forms.MultipleChoiceField(choices=(), required=False, label=_("Languages"))
-    principles = _PrincipleChoices(
+    principles = PrincipleChoices(
         queryset=Principle.objects.none(), required=False, label=_("Principles")
     )
-    jobs = _JobChoices(queryset=Job.objects.none(), required=False, label=_("Negatives jobs"))
+    jobs = JobChoices(queryset=Job.objects.none(), required=False, label=_("Negatives jobs"))
     statuses = forms.MultipleChoiceField(
         choices=[(s, STATUS_LABELS[s]) for s in REVIEWABLE_STATUSES],
         initial=list(DEFAULT_STATUSES),

@@ -16,6 +16,7 @@ from pairs.api_generation import (
 from pairs.api_instructions import InstructionPairViewSet
 from pairs.api_pair_import import PairImportViewSet
 from pairs.api_preferences import PreferencePairViewSet
+from pairs.datasets.api import DatasetExportViewSet, DatasetSnapshotViewSet
 from pairs.review.api import (
     PrincipleFeedbackViewSet,
     ReviewItemViewSet,
@@ -52,5 +53,7 @@ router.register("review-queues", ReviewQueueViewSet, basename="review-queue")
 router.register("reviews", ReviewViewSet, basename="review")
 router.register("review-items", ReviewItemViewSet, basename="review-item")
 router.register("principle-feedback", PrincipleFeedbackViewSet, basename="principle-feedback")
+router.register("datasets", DatasetSnapshotViewSet, basename="dataset")
+router.register("dataset-exports", DatasetExportViewSet, basename="dataset-export")
 
 urlpatterns = router.urls

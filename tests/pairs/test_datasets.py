@@ -277,3 +277,65 @@ def test_compare_two_versions(engineer, accepted):
     assert diff["changed_examples"][0]["pair_id"] == accepted[1].pk
     same = snapshot_compare(old=old, new=old)
     assert same["same"] and (same["added"], same["removed"], same["changed"]) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("stratify", [False, True])
+def test_ten_thousand_pairs_with_repeated_prompts_never_straddle_the_split(
+    engineer, version, stratify
+):
+    from pairs.models import NegativeMode, PreferencePair
+    from principles.models import Domain, Task
+
+    positive = make_instruction_pair(instruction="seed", response="seed")
+    domains = list(Domain.objects.all()[:3])
+    task = Task.objects.get(slug="content_writing")
+
+    def prompt(k: int) -> str:  # 2,500 prompts, each four times, in case and space variants
+        base = f"Write about river number {k % 2500}."
+        return (base, f"  {base}  ", base.upper(), base.replace(" ", "\n"))[k // 2500]
+
+    PreferencePair.objects.bulk_create(
+        PreferencePair(
+            positive=positive,
+            principle_version=version,
+            mode=NegativeMode.EACH,
+            sample_index=k,
+            status=PreferenceStatus.ACCEPTED,
+            domain=domains[(k % 2500) % 3],
+            task=task,
+            language="en",
+            instruction=prompt(k),
+            context="",
+            chosen=f"Answer {k}.",
+            rejected=f"Answer {k}!",
+            prompt_version="cdpo-v1",
+        )
+        for k in range(10_000)
+    )
+    snap = freeze(engineer, test_fraction=0.2, stratify=stratify, split_seed="acceptance")
+    assert snap.row_count == 10_000
+    sides: dict[str, set] = {}
+    for split, data in DatasetRow.objects.filter(snapshot=snap).values_list("split", "data"):
+        sides.setdefault(R.normalise_prompt(json.loads(data)["prompt"]), set()).add(split)
+    assert len(sides) == 2500
+    assert all(len(s) == 1 for s in sides.values())
+    test_prompts = sum(1 for s in sides.values() if s == {"test"})
+    assert 400 <= test_prompts <= 600  # about a fifth of the prompts
+    assert snap.test_count == 4 * test_prompts
+
+
+def test_no_matching_pair_is_refused_and_a_broken_freeze_fails_cleanly(engineer, accepted):
+    with pytest.raises(ValidationError) as e:
+        freeze(engineer, filters={"languages": ["fr"]})
+    assert "filters" in e.value.message_dict
+    snap = freeze(engineer)
+    # A snapshot whose recorded filters no longer parse fails with the reason and no rows.
+    from pairs.models import DatasetSnapshot
+
+    broken = DatasetSnapshot.objects.create(
+        name="old", version=1, kind="dpo", filters={"colour": ["red"]}, created_by=engineer
+    )
+    broken = services.dataset_snapshot_freeze(snapshot=broken)
+    assert broken.status == SnapshotStatus.FAILED and "colour" in broken.error
+    assert not DatasetRow.objects.filter(snapshot=broken).exists()
+    assert services.dataset_snapshot_freeze(snapshot=snap).row_count == 12  # ready: untouched
