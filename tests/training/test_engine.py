@@ -1,0 +1,164 @@
+"""The training engine alone (no Django): DPO and SFT with TRL on a tiny random model on the
+CPU, metrics and checkpoints reported, resume after an interruption, SFT then DPO."""
+
+import json
+from pathlib import Path
+
+import pytest
+from trl import DPOConfig, DPOTrainer
+
+from training.engine.config import ConfigError, RunConfig
+from training.engine.run import last_checkpoint, load_model, load_split, train
+
+from ..tiny_model import build_tiny_causal_lm
+
+pytestmark = pytest.mark.training
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory) -> Path:
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"), seed=0)
+
+
+def preference_file(path: Path, n: int = 32) -> Path:
+    """``n`` rows in the studio's export layout (standard, with metadata columns)."""
+    with path.open("w", encoding="utf-8") as fh:
+        for k in range(n):
+            row = {
+                "prompt": f"Write line {k} about the river.",
+                "chosen": f"The river ran slow under the moon, line {k}.",
+                "rejected": f"The river was very nice and slow, line {k}.",
+                "pair_id": k,
+                "language": "en",
+                "principle_id": 1 + k % 3,
+                "metrics": {"edit_ratio": 0.2, "identical": False},
+                "review": {"status": "accepted", "agreement": None},
+            }
+            fh.write(json.dumps(row) + "\n")
+    return path
+
+
+def sft_file(path: Path, n: int = 16) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for k in range(n):
+            fh.write(json.dumps({"prompt": f"Write {k}.", "completion": f"Line {k}."}) + "\n")
+    return path
+
+
+def config(tmp_path, tiny_path, **kwargs) -> RunConfig:
+    values = {
+        "kind": "dpo",
+        "model": str(tiny_path),
+        "train_file": str(preference_file(tmp_path / "train.jsonl")),
+        "output_dir": str(tmp_path / "run"),
+        "max_steps": 4,
+        "per_device_batch_size": 2,
+        "save_steps": 2,
+        "learning_rate": 1e-4,
+        "seed": 7,
+        "snapshot": "writing-dpo v1",
+        "snapshot_hash": "ab" * 32,
+    }
+    values.update(kwargs)
+    return RunConfig.from_dict(values)
+
+
+def test_dpo_run_reports_metrics_checkpoints_and_matches_trl(tmp_path, tiny_path):
+    cfg = config(tmp_path, tiny_path)
+    events = []
+    result = train(cfg, events.append)
+    assert result["steps"] == 4
+    metrics = [e for e in events if e["event"] == "metrics" and "loss" in e]
+    assert [e["step"] for e in metrics] == [1, 2, 3, 4]
+    for name in ("loss", "learning_rate", "grad_norm", "rewards/chosen", "rewards/accuracies"):
+        assert name in metrics[0], name
+    assert [e["step"] for e in events if e["event"] == "checkpoint"] == [2, 4]
+    assert last_checkpoint(cfg.output_dir).endswith("checkpoint-4")
+    card = (Path(result["final_dir"]) / "README.md").read_text()
+    assert "writing-dpo v1" in card and "ab" * 32 in card
+
+    # TRL's DPOTrainer run directly on the same data and seed.
+    model, tokenizer = load_model(cfg)
+    args = DPOConfig(
+        output_dir=str(tmp_path / "direct"),
+        max_steps=4,
+        per_device_train_batch_size=2,
+        learning_rate=1e-4,
+        seed=7,
+        data_seed=7,
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        max_length=cfg.max_length,
+        warmup_steps=cfg.warmup_ratio,
+        bf16=False,  # DPOConfig's default; the run is fp32
+    )
+    direct = DPOTrainer(
+        model=model,
+        args=args,
+        train_dataset=load_split(cfg.train_file),
+        processing_class=tokenizer,
+    )
+    direct.train()
+    losses = [h["loss"] for h in direct.state.log_history if "loss" in h]
+    # Step 1 (policy = reference: log 2) and the steps after the first updates.
+    assert len(losses) == 4
+    for theirs, ours in zip(losses, metrics, strict=True):
+        assert abs(theirs - ours["loss"]) < 1e-4
+    assert abs(losses[-1] - losses[0]) > 1e-6  # training moved the loss
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, tiny_path):
+    cfg = config(tmp_path, tiny_path)
+
+    class Killed(Exception):
+        pass
+
+    def die_at_step_3(event):
+        if event["event"] == "metrics" and event["step"] == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(cfg, die_at_step_3)
+    assert last_checkpoint(cfg.output_dir).endswith("checkpoint-2")
+    events = []
+    result = train(cfg, events.append)
+    assert result["resumed_from"].endswith("checkpoint-2")
+    assert result["steps"] == 4
+    assert [e["step"] for e in events if e["event"] == "metrics" and "loss" in e] == [3, 4]
+
+
+def test_sft_then_dpo_from_its_output(tmp_path, tiny_path):
+    sft = config(
+        tmp_path,
+        tiny_path,
+        kind="sft",
+        train_file=str(sft_file(tmp_path / "sft.jsonl")),
+        output_dir=str(tmp_path / "sft"),
+        max_steps=2,
+    )
+    first = train(sft)
+    dpo = config(tmp_path, tiny_path, model=first["final_dir"], output_dir=str(tmp_path / "dpo"))
+    second = train(dpo)
+    assert second["steps"] == 4
+    assert (Path(second["final_dir"]) / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"kind": "rl"}, "kind"),
+        ({"beta": 0}, "beta"),
+        ({"loss_type": "hinge2"}, "loss_type"),
+        ({"per_device_batch_size": 0}, "per_device_batch_size"),
+        ({"colour": "red"}, "colour"),
+        ({"model": ""}, "model"),
+    ],
+)
+def test_bad_settings_name_the_field(tmp_path, change, field):
+    values = {"kind": "dpo", "model": "m", "train_file": "t.jsonl", "output_dir": "o"}
+    values.update(change)
+    with pytest.raises(ConfigError) as e:
+        RunConfig.from_dict(values)
+    assert e.value.field == field
