@@ -162,3 +162,33 @@ def test_bad_settings_name_the_field(tmp_path, change, field):
     with pytest.raises(ConfigError) as e:
         RunConfig.from_dict(values)
     assert e.value.field == field
+
+
+def test_command_line_appends_events_and_refuses_a_bad_config(tmp_path, tiny_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = config(tmp_path, tiny_path, max_steps=2)
+    (tmp_path / "run.json").write_text(cfg.to_json())
+    events = tmp_path / "events.jsonl"
+    command = [sys.executable, "-m", "training.engine", "--config", str(tmp_path / "run.json")]
+    done = subprocess.run([*command, "--events", str(events)], cwd=root, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    kinds = [json.loads(line)["event"] for line in events.read_text().splitlines()]
+    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("checkpoint") == 1
+    (tmp_path / "bad.json").write_text(json.dumps({**cfg.as_dict(), "beta": -1}))
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.engine",
+            "--config",
+            str(tmp_path / "bad.json"),
+            "--events",
+            str(tmp_path / "bad.jsonl"),
+        ],
+        cwd=root,
+        capture_output=True,
+    )
+    assert bad.returncode == 2 and b"beta" in bad.stderr
