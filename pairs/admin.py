@@ -741,19 +741,7 @@ class ReviewAdmin(ExportActions, ReviewRecordAdmin):
         return (
             queryset.select_related(None)
             .select_related("reviewer")
-            .only(
-                "id",
-                "reviewer__username",
-                "queue",
-                "pair",
-                "state",
-                "is_gold",
-                "decision",
-                "reasons",
-                "comment",
-                "seconds_spent",
-                "submitted_at",
-            )
+            .only(*("reviewer__username" if c == "reviewer" else c for c in self.export_columns))
         )
 
     def export_row(self, review) -> dict:

@@ -42,6 +42,7 @@ from ..models import (
     SnapshotStatus,
     Split,
 )
+from ..review.api import _filter_errors
 from ..selectors import _int
 from . import selectors, services
 from .export import export_file
@@ -83,16 +84,6 @@ FILTERS_HELP = (
     "pairs): statuses (default: kept), origins, domains, subdomains, tasks, languages, jobs, "
     "marks, curation_score [min, max]."
 )
-
-
-def _filter_errors(exc: DjangoValidationError):
-    """The filters' errors, keyed by the filter they are about (under ``filters``)."""
-    if not hasattr(exc, "error_dict"):
-        return exc.messages
-    errors = exc.message_dict
-    if set(errors) == {"filters"}:
-        return errors["filters"]
-    return errors
 
 
 def _check_filters(attrs: dict) -> dict:

@@ -34,6 +34,8 @@ from ..review.forms import (
     JobChoices,
     PrincipleChoices,
     SubdomainChoices,
+    jobs_of,
+    principles_with_pairs,
 )
 from .filters import SFT_STATUSES, PreferenceFilters
 
@@ -190,24 +192,12 @@ class SnapshotForm(forms.Form):
         super().__init__(*args, **kwargs)
         prefs = PreferencePair.objects.order_by()
         instructions = InstructionPair.objects.order_by()
-        self.fields["principles"].queryset = (
-            Principle.objects.filter(
-                pk__in=prefs.filter(principle_version__isnull=False).values(
-                    "principle_version__principle_id"
-                )
-            )
-            .select_related("latest_version")
-            .order_by("id")
-        )
+        self.fields["principles"].queryset = principles_with_pairs()
         self.fields["principle_versions"].queryset = PrincipleVersion.objects.filter(
             pk__in=prefs.filter(principle_version__isnull=False).values("principle_version_id")
         ).order_by("principle_id", "number")
-        self.fields["dpo_jobs"].queryset = Job.objects.filter(
-            pk__in=prefs.filter(job__isnull=False).values("job_id")
-        ).order_by("-id")
-        self.fields["sft_jobs"].queryset = Job.objects.filter(
-            pk__in=instructions.filter(job__isnull=False).values("job_id")
-        ).order_by("-id")
+        self.fields["dpo_jobs"].queryset = jobs_of(prefs)
+        self.fields["sft_jobs"].queryset = jobs_of(instructions)
         codes = (
             set(prefs.values_list("language", flat=True).distinct())
             | set(instructions.values_list("language", flat=True).distinct())

@@ -21,12 +21,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views import View
 
-from principles.models import Domain, Principle, PrincipleVersion, Subdomain, Task
+from principles.models import Domain, Task
 from weaver_site.forms import form_add_service_errors
-from weaver_site.models import Job
 from weaver_site.roles import ADMIN, ENGINEER, RoleRequiredMixin
 
 from .. import charts
+from ..filter_words import job_names, labels_of, preference_rows, range_words, taxonomy_rows
 from ..models import (
     DatasetExport,
     DatasetKind,
@@ -35,15 +35,14 @@ from ..models import (
     PairOrigin,
     SnapshotStatus,
 )
-from ..review.filters import RANGE_METRICS
-from ..review.forms import FLAGGED_CHOICES, JUDGE_CHOICES, LANGUAGE_NAMES, METRIC_LABELS
+from ..review.forms import LANGUAGE_NAMES, METRIC_LABELS
+from ..views_preferences import _positive_int
 from . import selectors, services
 from .export import base_name, export_file
 from .filters import filters_for
 from .forms import (
     INSTRUCTION_STATUS_LABELS,
     MARK_CHOICES,
-    PREFERENCE_STATUS_LABELS,
     ExportForm,
     SnapshotForm,
     initial_from,
@@ -56,14 +55,6 @@ ACTIVE_EXPORT = (ExportStatus.QUEUED, ExportStatus.RUNNING)
 
 class _DatasetView(RoleRequiredMixin, View):
     roles = (ENGINEER, ADMIN)
-
-
-def _positive_int(value) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
 
 
 # --- The list -------------------------------------------------------------------------------
@@ -166,87 +157,24 @@ class SnapshotCountView(_DatasetView):
 # --- Filters in words -----------------------------------------------------------------------
 
 
-def _names(qs, ids, label=str) -> str:
-    if not ids:
-        return ""
-    objs = {o.pk: o for o in qs.filter(pk__in=ids)}
-    return ", ".join(label(objs[i]) if i in objs else f"#{i}" for i in ids)
-
-
-def _range_words(low, high) -> str:
-    if low is not None and high is not None:
-        return _("from %(low)s to %(high)s") % {"low": low, "high": high}
-    if low is not None:
-        return _("at least %(low)s") % {"low": low}
-    return _("at most %(high)s") % {"high": high}
-
-
-def _labels(values, labels: dict) -> str:
-    return ", ".join(str(labels.get(v, v)) for v in values)
-
-
 def describe_filters(snapshot: DatasetSnapshot) -> list[tuple[str, str]]:
     """A snapshot's filters as (what, which) rows; filters left open are not listed."""
     try:
         f = filters_for(snapshot.kind, snapshot.filters)
     except ValidationError:
         return [(_("Filters"), _("Unreadable: %(f)s") % {"f": json.dumps(snapshot.filters)})]
-    jobs = _names(Job.objects, f.jobs, lambda j: f"#{j.pk} {j.name}".strip())
-    rows = [
-        (_("Domains"), _names(Domain.objects, f.domains)),
-        (
-            _("Subdomains"),
-            _names(
-                Subdomain.objects.select_related("domain"),
-                f.subdomains,
-                lambda s: f"{s.domain.name} / {s.name}",
-            ),
-        ),
-        (_("Tasks"), _names(Task.objects, f.tasks)),
-        (_("Languages"), _labels(f.languages, LANGUAGE_NAMES)),
-    ]
     if snapshot.kind == DatasetKind.DPO:
-        rows += [
-            (
-                _("Principles"),
-                _names(
-                    Principle.objects.select_related("latest_version"),
-                    f.principles,
-                    lambda p: f"#{p.pk} {p.latest_version.title if p.latest_version_id else ''}",
-                ),
-            ),
-            (
-                _("Principle versions"),
-                _names(
-                    PrincipleVersion.objects,
-                    f.principle_versions,
-                    lambda v: f"#{v.principle_id} v{v.number} {v.title}",
-                ),
-            ),
-            (_("Negatives jobs"), jobs),
-            (_("Pair statuses"), _labels(f.statuses, PREFERENCE_STATUS_LABELS)),
-            (
-                _("Flagged"),
-                ""
-                if f.flagged is None
-                else str(dict(FLAGGED_CHOICES)["yes" if f.flagged else "no"]),
-            ),
-            (_("Judge verdicts"), _labels(f.judge, dict(JUDGE_CHOICES))),
-        ]
-        for metric in RANGE_METRICS:
-            if metric in f.metric_ranges:
-                rows.append((str(METRIC_LABELS[metric]), _range_words(*f.metric_ranges[metric])))
-        rows += [
+        rows = preference_rows(f) + [
             (_("Minimum submitted reviews"), str(f.min_reviews or "")),
             (_("Minimum agreement"), "" if f.min_agreement is None else str(f.min_agreement)),
         ]
     else:
-        rows += [
-            (_("Pair statuses"), _labels(f.statuses, INSTRUCTION_STATUS_LABELS)),
-            (_("Origins"), _labels(f.origins, dict(PairOrigin.choices))),
-            (_("Backtranslation jobs"), jobs),
-            (_("Reviewer marks"), _labels(f.marks, dict(MARK_CHOICES))),
-            (_("Curation score"), _range_words(*f.curation_score) if f.curation_score else ""),
+        rows = taxonomy_rows(f) + [
+            (_("Pair statuses"), labels_of(f.statuses, INSTRUCTION_STATUS_LABELS)),
+            (_("Origins"), labels_of(f.origins, dict(PairOrigin.choices))),
+            (_("Backtranslation jobs"), job_names(f.jobs)),
+            (_("Reviewer marks"), labels_of(f.marks, dict(MARK_CHOICES))),
+            (_("Curation score"), range_words(*f.curation_score) if f.curation_score else ""),
         ]
     return [(label, value) for label, value in rows if value]
 

@@ -52,6 +52,26 @@ class _UserChoices(forms.ModelMultipleChoiceField):
         return f"{obj.get_username()} ({full})" if full else obj.get_username()
 
 
+def principles_with_pairs():
+    """Principles that some preference pair breaks (the choices of a principle filter)."""
+    return (
+        Principle.objects.filter(
+            pk__in=PreferencePair.objects.order_by()
+            .filter(principle_version__isnull=False)
+            .values("principle_version__principle_id")
+        )
+        .select_related("latest_version")
+        .order_by("id")
+    )
+
+
+def jobs_of(pairs):
+    """The jobs that made some of ``pairs``, newest first (the choices of a job filter)."""
+    return Job.objects.filter(pk__in=pairs.filter(job__isnull=False).values("job_id")).order_by(
+        "-id"
+    )
+
+
 class SubdomainChoices(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj):
         return f"{obj.domain.name} / {obj.name}"
@@ -196,18 +216,8 @@ class QueueCreateForm(QueueSettingsForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         with_pairs = PreferencePair.objects.order_by()
-        self.fields["principles"].queryset = (
-            Principle.objects.filter(
-                pk__in=with_pairs.filter(principle_version__isnull=False).values(
-                    "principle_version__principle_id"
-                )
-            )
-            .select_related("latest_version")
-            .order_by("id")
-        )
-        self.fields["jobs"].queryset = Job.objects.filter(
-            pk__in=with_pairs.filter(job__isnull=False).values("job_id")
-        ).order_by("-id")
+        self.fields["principles"].queryset = principles_with_pairs()
+        self.fields["jobs"].queryset = jobs_of(with_pairs)
         codes = set(with_pairs.values_list("language", flat=True).distinct()) | set(LANGUAGE_NAMES)
         self.fields["languages"].choices = [
             (code, LANGUAGE_NAMES.get(code, code)) for code in sorted(codes)

@@ -27,12 +27,11 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views import View
 
-from principles.models import Domain, Principle, Subdomain, Task
 from weaver_site.forms import form_add_service_errors
-from weaver_site.models import Job
 from weaver_site.roles import ADMIN, AUTHOR, ENGINEER, REVIEWER, RoleRequiredMixin, has_role
 from weaver_site.textdiff import diff_html
 
+from ..filter_words import preference_rows
 from ..models import (
     Decision,
     ItemStatus,
@@ -44,14 +43,9 @@ from ..models import (
 )
 from ..views_preferences import _is_htmx, _percent, _positive_int
 from . import selectors, services
-from .filters import RANGE_METRICS, QueueFilters
+from .filters import QueueFilters
 from .forms import (
-    FLAGGED_CHOICES,
-    JUDGE_CHOICES,
-    LANGUAGE_NAMES,
-    METRIC_LABELS,
     SERVICE_FIELD_NAMES,
-    STATUS_LABELS,
     AdjudicateForm,
     GoldForm,
     QueueCreateForm,
@@ -105,70 +99,13 @@ class QueueListView(RoleRequiredMixin, View):
 # --- Filters in words -----------------------------------------------------------------------
 
 
-def _names(qs, ids, label=str) -> str:
-    if not ids:
-        return ""
-    objs = {o.pk: o for o in qs.filter(pk__in=ids)}
-    return ", ".join(label(objs[i]) if i in objs else f"#{i}" for i in ids)
-
-
-def _range_words(low, high) -> str:
-    if low is not None and high is not None:
-        return _("from %(low)s to %(high)s") % {"low": low, "high": high}
-    if low is not None:
-        return _("at least %(low)s") % {"low": low}
-    return _("at most %(high)s") % {"high": high}
-
-
 def describe_filters(filters: dict) -> list[tuple[str, str]]:
     """A queue's filters as (what, which) rows; filters left open are not listed."""
     try:
         f = QueueFilters.from_dict(filters)
     except ValidationError:
         return [(_("Filters"), _("Unreadable: %(f)s") % {"f": filters})]
-    rows = [
-        (_("Domains"), _names(Domain.objects, f.domains)),
-        (
-            _("Subdomains"),
-            _names(
-                Subdomain.objects.select_related("domain"),
-                f.subdomains,
-                lambda s: f"{s.domain.name} / {s.name}",
-            ),
-        ),
-        (_("Tasks"), _names(Task.objects, f.tasks)),
-        (_("Languages"), ", ".join(str(LANGUAGE_NAMES.get(c, c)) for c in f.languages)),
-    ]
-    if f.principles:
-        principles = {
-            p.pk: p
-            for p in Principle.objects.filter(pk__in=f.principles).select_related("latest_version")
-        }
-        rows.append(
-            (
-                _("Principles"),
-                ", ".join(
-                    f"#{pk} {principles[pk].latest_version.title}"
-                    if pk in principles and principles[pk].latest_version_id
-                    else f"#{pk}"
-                    for pk in f.principles
-                ),
-            )
-        )
-    if f.principle_versions:
-        rows.append((_("Principle versions"), ", ".join(f"#{pk}" for pk in f.principle_versions)))
-    rows.append(
-        (_("Negatives jobs"), _names(Job.objects, f.jobs, lambda j: f"#{j.pk} {j.name}".strip()))
-    )
-    rows.append((_("Pair statuses"), ", ".join(str(STATUS_LABELS.get(s, s)) for s in f.statuses)))
-    if f.flagged is not None:
-        rows.append((_("Flagged"), str(dict(FLAGGED_CHOICES)["yes" if f.flagged else "no"])))
-    judges = dict(JUDGE_CHOICES)
-    rows.append((_("Judge verdicts"), ", ".join(str(judges.get(j, j)) for j in f.judge)))
-    for metric in RANGE_METRICS:
-        if metric in f.metric_ranges:
-            rows.append((str(METRIC_LABELS[metric]), _range_words(*f.metric_ranges[metric])))
-    return [(label, value) for label, value in rows if value]
+    return [(label, value) for label, value in preference_rows(f) if value]
 
 
 # --- Creating and changing queues -----------------------------------------------------------
