@@ -8,3 +8,8 @@ class TrainingConfig(AppConfig):
     name = "training"
     verbose_name = _("Training")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from weaver_site.heartbeat import recovery_register
+
+        recovery_register("training runs", "training.services.training_run_recover_orphans")

@@ -9,6 +9,14 @@ from celery import bootsteps
 
 logger = logging.getLogger(__name__)
 
+#: Other work whose worker may die, recovered on every heartbeat: name -> dotted path of a
+#: function taking no arguments (registered by the apps that own such work).
+RECOVERIES: dict[str, str] = {}
+
+
+def recovery_register(name: str, path: str) -> None:
+    RECOVERIES[name] = path
+
 
 class HeartbeatStep(bootsteps.StartStopStep):
     requires = {"celery.worker.components:Timer"}
@@ -67,3 +75,10 @@ class HeartbeatStep(bootsteps.StartStopStep):
             )
         except Exception:
             logger.warning("job recovery on %s failed", worker.hostname, exc_info=True)
+        from django.utils.module_loading import import_string
+
+        for name, path in RECOVERIES.items():
+            try:
+                import_string(path)()
+            except Exception:
+                logger.warning("%s recovery on %s failed", name, worker.hostname, exc_info=True)

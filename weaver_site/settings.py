@@ -254,5 +254,18 @@ WEAVER_EXPORT_DIR = Path(env.str("WEAVER_EXPORT_DIR", default=str(DATA_DIR / "ex
 # address (for a self-hosted or mirror Hub).
 WEAVER_HF_TOKEN = env.str("WEAVER_HF_TOKEN", default="") or env.str("HF_TOKEN", default="")
 WEAVER_HF_ENDPOINT = env.str("WEAVER_HF_ENDPOINT", default="")
+# Training: each run's folder (data, config, events, log, checkpoints, final model). With GPU
+# workers on other machines this must be storage they and the web servers share.
+WEAVER_TRAINING_DIR = Path(env.str("WEAVER_TRAINING_DIR", default=str(DATA_DIR / "runs")))
+# A worker holds a run's lease while it trains, renewing it every few seconds; a run whose
+# lease ran out (its worker died) is queued again and resumes from its last checkpoint.
+WEAVER_TRAINING_LEASE_SECONDS = env.int("WEAVER_TRAINING_LEASE_SECONDS", default=120)
+# A run whose worker is lost this many times (attempts) fails instead of being queued again.
+WEAVER_TRAINING_MAX_ATTEMPTS = env.int("WEAVER_TRAINING_MAX_ATTEMPTS", default=10)
+# How long a cancelled (or handed back) run may take to save its checkpoint and exit before its
+# processes are killed.
+WEAVER_TRAINING_STOP_GRACE_SECONDS = env.int("WEAVER_TRAINING_STOP_GRACE_SECONDS", default=300)
+# How often the worker reads the engine's events and output, and checks for a cancel.
+WEAVER_TRAINING_POLL_SECONDS = env.float("WEAVER_TRAINING_POLL_SECONDS", default=1.0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEAVER_IMPORT_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = WEAVER_IMPORT_MAX_BYTES

@@ -157,9 +157,7 @@ def test_an_answer_that_does_not_parse_fails_its_item_and_the_job_goes_on(
     assert InstructionPair.objects.count() == 4
 
 
-def test_few_shot_cases_of_the_subdomain_reach_the_prompt(
-    endpoint, reference_data, server, author
-):
+def test_few_shot_cases_of_the_subdomain_reach_the_prompt(endpoint, reference_data, server, author):
     make_texts_with_spans(1, selection="one", subdomain="short_story")
     sub = Subdomain.objects.get(domain__slug="fiction", slug="short_story")
     case = FewShotCase.objects.create(
@@ -223,7 +221,8 @@ def test_a_paused_job_stops_and_resumes_where_it_stopped(endpoint, reference_dat
 def test_orphaned_jobs_go_back_to_the_queue(reference_data, endpoint, monkeypatch):
     sent = []
     monkeypatch.setattr(
-        "celery.current_app.send_task", lambda name, args=None, *a, **kw: sent.append((name, list(args or [])))
+        "celery.current_app.send_task",
+        lambda name, args=None, *a, **kw: sent.append((name, list(args or []))),
     )
     make_texts_with_spans(1, selection="o")
     job = backtranslation.backtranslation_create(
@@ -238,9 +237,7 @@ def test_orphaned_jobs_go_back_to_the_queue(reference_data, endpoint, monkeypatc
     assert job_recover_orphans(live_workers={"alive@host"}, restarted="alive@host") == [job.pk]
 
 
-def test_curation_scores_pairs_and_keep_collapses_near_duplicates(
-    endpoint, reference_data, server
-):
+def test_curation_scores_pairs_and_keep_collapses_near_duplicates(endpoint, reference_data, server):
     texts = make_texts_with_spans(2, spans_per_text=3)
     spans = [s for t in texts for s in t.spans.order_by("ordinal")]
     same = "Write a short story about a ferryman crossing a slow river under the moon."

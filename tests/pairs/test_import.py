@@ -361,6 +361,7 @@ def test_parquet_import(db, engineer, tmp_path):
 @pytest.mark.training
 def test_hf_disk_import(db, engineer, tmp_path):
     import datasets
+
     folder = tmp_path / "ds"
     rows = [{"content": f"第{i}个故事：月亮升起来了，照着小河。", "likes": i} for i in range(12)]
     datasets.Dataset.from_list(rows).save_to_disk(str(folder), max_shard_size="1KB")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 KINDS = ("sft", "dpo")
 METHODS = ("full", "lora", "qlora")
 DPO_LOSSES = ("sigmoid", "apo_zero", "ipo")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULES = ("linear", "cosine", "constant_with_warmup")
 
 
@@ -45,7 +45,8 @@ class RunConfig:
     per_device_batch_size: int = 4
     gradient_accumulation: int = 1
     max_length: int = 1024
-    precision: str = "fp32"
+    precision: str = "auto"  # bf16 on a GPU that has it, else fp32
+    gradient_checkpointing: bool = False
     seed: int = 42
     beta: float = 0.1
     loss_type: str = "sigmoid"
@@ -107,12 +108,20 @@ class RunConfig:
         number("lora_r", 1, 1024, integer=True)
         number("lora_alpha", 1, 4096, integer=True)
         number("lora_dropout", 0.0, 0.9)
+        if not isinstance(self.gradient_checkpointing, bool):
+            raise ConfigError("gradient_checkpointing", "expected true or false")
 
     @property
     def lr(self) -> float:
         if self.learning_rate is not None:
             return self.learning_rate
         return 5e-7 if self.kind == "dpo" else 2e-5
+
+    def resolved_precision(self, cuda: bool, bf16_supported: bool) -> str:
+        """``auto`` made concrete for the device: bf16 where the GPU has it, else fp32."""
+        if self.precision != "auto":
+            return self.precision
+        return "bf16" if cuda and bf16_supported else "fp32"
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -15,7 +15,9 @@ WORKERS = {
     # queue: extra worker arguments
     "default": ["--pool", "prefork", "--concurrency", "2"],
     "llm": ["--pool", "threads", "--concurrency", "8"],
-    "gpu": ["--pool", "prefork", "--concurrency", "1", "--prefetch-multiplier", "1"],
+    # One run at a time, in the worker's own process: it sees the worker's shutdown and hands
+    # its run back (checkpoint saved), and its engine subprocess dies with it.
+    "gpu": ["--pool", "solo", "--prefetch-multiplier", "1"],
 }
 
 
