@@ -198,3 +198,34 @@ def wait_for(predicate, timeout=30.0, interval=0.2, message="condition"):
 
 def chromium_path() -> str | None:
     return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+
+
+# --- Training -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """The tiny random Llama with its tokenizer, built once for the session (nothing is
+    downloaded)."""
+    from .tiny_model import build_tiny_causal_lm
+
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"), seed=0)
+
+
+@pytest.fixture
+def training_dir(settings, tmp_path) -> Path:
+    settings.WEAVER_TRAINING_DIR = tmp_path / "runs"
+    return settings.WEAVER_TRAINING_DIR
+
+
+@pytest.fixture
+def worker_env(subprocess_env, training_dir):
+    """The environment of a training worker started by a test: this test's training folder,
+    a short lease and quick polling, so a lost worker's run is taken over in seconds."""
+    subprocess_env.update(
+        WEAVER_TRAINING_DIR=str(training_dir),
+        WEAVER_TRAINING_LEASE_SECONDS="6",
+        WEAVER_TRAINING_POLL_SECONDS="0.3",
+        WEAVER_TRAINING_STOP_GRACE_SECONDS="30",
+    )
+    return subprocess_env

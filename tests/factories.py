@@ -209,3 +209,32 @@ def make_review_pairs(count: int, *, principle_version, language="en", **fields)
             make_preference_pair(positive=positive, principle_version=principle_version, **fields)
         )
     return pairs
+
+
+def dpo_snapshot(engineer, author, admin_user, n: int = 32, name: str = "dpo-train"):
+    """A ready DPO snapshot of ``n`` accepted preference pairs, all in the train split."""
+    from pairs.datasets import services
+    from pairs.models import PreferencePair, PreferenceStatus
+
+    version = make_approved(author, admin_user, task="content_writing").approved_version
+    pairs = make_review_pairs(n, principle_version=version)
+    PreferencePair.objects.filter(pk__in=[p.pk for p in pairs]).update(
+        status=PreferenceStatus.ACCEPTED
+    )
+    return services.dataset_snapshot_create(
+        name=name, kind="dpo", created_by=engineer, test_fraction=0
+    )
+
+
+def sft_snapshot(engineer, n: int = 16, name: str = "sft-train"):
+    from pairs.datasets import services
+
+    for k in range(n):
+        make_instruction_pair(
+            instruction=f"Write line {k} about the sea.",
+            response=f"Line {k}: the waves came in slow.",
+            status="kept",
+        )
+    return services.dataset_snapshot_create(
+        name=name, kind="sft", created_by=engineer, test_fraction=0
+    )

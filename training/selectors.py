@@ -153,3 +153,13 @@ def zip_stream(folder: Path, *, prefix: str, chunk: int = 1024 * 1024) -> Iterat
                         yield sink.take()
                 yield sink.take()
     yield sink.take()
+
+
+def runs_filtered(*, status: str = "", kind: str = "") -> QuerySet[TrainingRun]:
+    """The runs list narrowed to one status and/or kind (empty: any)."""
+    runs = runs_list()
+    if status:
+        runs = runs.filter(status=status)
+    if kind:
+        runs = runs.filter(kind=kind)
+    return runs

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -100,7 +101,11 @@ def _worker_stopping() -> bool:
         from celery.worker import state
     except ImportError:  # pragma: no cover
         return False
-    return state.should_stop not in (None, False) or state.should_terminate not in (None, False)
+    # Celery sets these to the exit code, which may be 0: compare with None and False by identity.
+    return any(
+        flag is not None and flag is not False
+        for flag in (state.should_stop, state.should_terminate)
+    )
 
 
 def _folder_size(path: str) -> int:
@@ -361,8 +366,9 @@ class Supervisor:
                     self.note(f"resuming from {Path(run.resumed_from).name}")
             elif kind == "metrics":
                 step = int(event.get("step", 0))
+                # A diverging run logs NaN or infinity, which JSON columns refuse: kept as None.
                 values = {
-                    k: v
+                    k: (v if math.isfinite(v) else None)
                     for k, v in event.items()
                     if k not in ("event", "step", "max_steps", "time")
                     and isinstance(v, int | float)
@@ -371,9 +377,9 @@ class Supervisor:
                 metrics[step] = values
                 run.step = max(run.step, step)
                 run.max_steps = int(event.get("max_steps") or run.max_steps)
-                run.epoch = float(values.get("epoch", run.epoch))
+                run.epoch = float(values.get("epoch") or run.epoch)
                 if "loss" in values:
-                    run.last_loss = float(values["loss"])
+                    run.last_loss = values["loss"]
                 if run.segment_started_at is None:
                     run.segment_started_at, run.segment_start_step = at, step
             elif kind == "checkpoint":
@@ -381,7 +387,11 @@ class Supervisor:
             elif kind == "dropped":
                 self.note(f"removed {Path(event.get('path', '')).name}: it was only half saved")
             elif kind == "summary":
-                run.summary = {k: v for k, v in event.items() if k not in ("event", "time")}
+                run.summary = {
+                    k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                    for k, v in event.items()
+                    if k not in ("event", "time")
+                }
             elif kind == "stopped":
                 run.step = max(run.step, int(event.get("step", 0)))
             elif kind == "done":

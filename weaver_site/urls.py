@@ -40,6 +40,7 @@ urlpatterns = [
     path("pairs/", include("pairs.urls_instructions")),
     path("review/", include("pairs.review.urls")),
     path("datasets/", include("pairs.datasets.urls")),
+    path("training/", include("training.urls")),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
 ]

@@ -23,6 +23,7 @@ from pairs.review.api import (
     ReviewQueueViewSet,
     ReviewViewSet,
 )
+from training.api import TrainingRunViewSet
 from weaver_site.llm.api import EndpointViewSet, JobViewSet
 
 from .fewshot import FewShotCaseViewSet
@@ -55,5 +56,6 @@ router.register("review-items", ReviewItemViewSet, basename="review-item")
 router.register("principle-feedback", PrincipleFeedbackViewSet, basename="principle-feedback")
 router.register("datasets", DatasetSnapshotViewSet, basename="dataset")
 router.register("dataset-exports", DatasetExportViewSet, basename="dataset-export")
+router.register("training-runs", TrainingRunViewSet, basename="training-run")
 
 urlpatterns = router.urls

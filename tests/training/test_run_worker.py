@@ -17,7 +17,7 @@ from training.models import RunCheckpoint, RunLogChunk, RunMetric, RunStatus, Tr
 from training.services import run_dir
 
 from ..conftest import wait_for
-from .conftest import dpo_snapshot
+from ..factories import dpo_snapshot
 
 pytestmark = pytest.mark.training
 
