@@ -884,7 +884,13 @@ class DatasetSnapshotAdmin(IdSearchMixin, admin.ModelAdmin):
             listed.append(f"{capfirst(meta_e.verbose_name_plural)}: {exports}")
             if not request.user.has_perm(f"{meta_e.app_label}.delete_{meta_e.model_name}"):
                 perms_needed.add(meta_e.verbose_name)
-        return listed, counts, perms_needed, []
+        # Training runs keep the snapshot they trained on (the admin then refuses the delete).
+        protected = [
+            f"{capfirst(run._meta.verbose_name)}: {run}"
+            for snapshot in snapshots
+            for run in snapshot.training_runs.all()
+        ]
+        return listed, counts, perms_needed, protected
 
     def delete_model(self, request, obj):
         dataset_services.dataset_snapshot_delete(snapshot=obj)

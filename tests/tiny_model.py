@@ -54,6 +54,25 @@ SAMPLE_TEXT = [
 ]
 
 
+def fast_tokenizer(backend, *, model_max_length: int):
+    """A ``transformers`` tokenizer around a trained ``tokenizers`` backend, with the special
+    tokens named above and the ChatML template."""
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token=BOS,
+        eos_token=IM_END,
+        pad_token=PAD,
+        unk_token=UNK,
+        additional_special_tokens=[EOS, IM_START],
+        model_max_length=model_max_length,
+        clean_up_tokenization_spaces=False,
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
 def build_tiny_causal_lm(path: Path, *, seed: int = 0, vocab_size: int = 600) -> Path:
     """Build the tiny model and its tokenizer into ``path`` (created if missing); return it.
 
@@ -70,7 +89,6 @@ def build_tiny_causal_lm(path: Path, *, seed: int = 0, vocab_size: int = 600) ->
         GenerationConfig,
         LlamaConfig,
         LlamaForCausalLM,
-        PreTrainedTokenizerFast,
     )
 
     path = Path(path)
@@ -90,17 +108,7 @@ def build_tiny_causal_lm(path: Path, *, seed: int = 0, vocab_size: int = 600) ->
     )
     backend.train_from_iterator(SAMPLE_TEXT * 3, trainer=trainer, length=len(SAMPLE_TEXT) * 3)
 
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token=BOS,
-        eos_token=IM_END,
-        pad_token=PAD,
-        unk_token=UNK,
-        additional_special_tokens=[EOS, IM_START],
-        model_max_length=512,
-        clean_up_tokenization_spaces=False,
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer = fast_tokenizer(backend, model_max_length=512)
 
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
     config = LlamaConfig(

@@ -164,6 +164,31 @@ def engine_command(run: TrainingRun, config_path: Path, events_path: Path) -> li
     return [sys.executable, "-m", *engine]
 
 
+def engine_ranks(pid: int) -> list[int]:
+    """The engine processes (one per rank) below a launcher process ``pid``: under ``accelerate
+    launch`` a stop goes to them alone, since the launcher, signalled itself, exits with an
+    error even when every rank stopped cleanly."""
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - accelerate (the train extra) brings psutil
+        return []
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+    ranks = []
+    for child in children:
+        try:
+            cmdline = child.cmdline()
+        except psutil.Error:
+            continue
+        if "training.engine" in cmdline and not any(
+            "accelerate" in part or "distributed.run" in part for part in cmdline
+        ):
+            ranks.append(child.pid)
+    return ranks
+
+
 class Supervisor:
     def __init__(self, run: TrainingRun, token: str, worker: str):
         self.run = run
@@ -245,6 +270,16 @@ class Supervisor:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
 
+    def stop_engine(self) -> None:
+        """Ask the engine to stop after its current step (it saves a checkpoint): its ranks
+        when a launcher started several, else the whole process group."""
+        ranks = engine_ranks(self.proc.pid) if self.run.gpus > 1 else []
+        if not ranks:
+            self.signal_engine(signal.SIGTERM)
+        for pid in ranks:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
     def follow(self) -> str:
         poll = settings.WEAVER_TRAINING_POLL_SECONDS
         grace = settings.WEAVER_TRAINING_STOP_GRACE_SECONDS
@@ -272,7 +307,7 @@ class Supervisor:
                         if reason == "cancel"
                         else f"worker {self.worker} is shutting down: stopping the engine"
                     )
-                    self.signal_engine(signal.SIGTERM)
+                    self.stop_engine()
                     stop_sent = time.monotonic()
             elif time.monotonic() - stop_sent > grace:
                 self.note(f"the engine did not stop within {grace} s: killed")

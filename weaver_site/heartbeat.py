@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 from celery import bootsteps
 
@@ -19,11 +20,15 @@ def recovery_register(name: str, path: str) -> None:
 
 
 class HeartbeatStep(bootsteps.StartStopStep):
+    """Beats from a thread of its own: the worker's timer runs on its event loop, which a task
+    in the solo pool (the ``gpu`` worker, training for hours) blocks with the Redis broker."""
+
     requires = {"celery.worker.components:Timer"}
 
     def __init__(self, worker, **kwargs):
         super().__init__(worker, **kwargs)
-        self.tref = None
+        self.stopping = threading.Event()
+        self.thread = None
 
     def start(self, worker):
         from django.conf import settings
@@ -31,14 +36,25 @@ class HeartbeatStep(bootsteps.StartStopStep):
 
         self.started_at = timezone.now()
         self.beat(worker, restarted=True)
-        self.tref = worker.timer.call_repeatedly(
-            settings.WEAVER_HEARTBEAT_SECONDS, self.beat, (worker,), priority=10
-        )
+        interval = settings.WEAVER_HEARTBEAT_SECONDS
+
+        def loop():
+            from django.db import connections
+
+            try:
+                while not self.stopping.wait(interval):
+                    self.beat(worker)
+            finally:
+                connections.close_all()
+
+        self.thread = threading.Thread(target=loop, name="weaver-heartbeat", daemon=True)
+        self.thread.start()
 
     def stop(self, worker):
-        if self.tref is not None:
-            self.tref.cancel()
-            self.tref = None
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+            self.thread = None
         from django.db import close_old_connections
 
         from .services import worker_heartbeat_clear

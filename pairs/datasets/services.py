@@ -536,7 +536,12 @@ def dataset_export_delete(*, export: DatasetExport) -> None:
 
 
 def dataset_snapshot_delete(*, snapshot: DatasetSnapshot) -> None:
-    """Remove a snapshot, its rows, its exports and their files."""
+    """Remove a snapshot, its rows, its exports and their files; refused while training runs
+    use it (they name it as their data)."""
+    if snapshot.training_runs.exists():
+        raise ValidationError(
+            {"snapshot": _("Training runs use this snapshot; delete them first.")}
+        )
     for export in snapshot.exports.all():
         dataset_export_delete(export=export)
     snapshot.delete()

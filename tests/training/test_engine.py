@@ -192,3 +192,64 @@ def test_command_line_appends_events_and_refuses_a_bad_config(tmp_path, tiny_pat
         capture_output=True,
     )
     assert bad.returncode == 2 and b"beta" in bad.stderr
+
+
+@pytest.mark.parametrize(("method", "dtype"), [("full", "float32"), ("lora", "bfloat16")])
+def test_a_full_fine_tune_keeps_fp32_weights_under_bf16(tmp_path, tiny_path, method, dtype):
+    """Mixed precision: bf16 autocast over fp32 master weights (bf16 weights would lose the
+    small steps of DPO learning rates); a LoRA base stays in bf16."""
+    cfg = config(tmp_path, tiny_path, precision="bf16", method=method)
+    model, _tokenizer = load_model(cfg)
+    assert str(next(model.parameters()).dtype) == f"torch.{dtype}"
+
+
+def test_two_processes_report_once_and_stop_together(tmp_path, tiny_path):
+    """Data parallel on the CPU (two ranks over gloo under torch's launcher, as ``accelerate
+    launch`` runs several GPUs): only rank 0 writes events, each step once; SIGTERM to the
+    ranks the supervisor finds (``engine_ranks``) stops both at the same step with a
+    checkpoint, and the launcher exits 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = config(tmp_path, tiny_path, max_steps=100_000, save_steps=1000)
+    config_path = tmp_path / "run.json"
+    config_path.write_text(cfg.to_json())
+    events = tmp_path / "events.jsonl"
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+        + ["-m", "training.engine", "--config", str(config_path), "--events", str(events)],
+        cwd=root,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if events.exists() and events.read_text().count('"metrics"') >= 3:
+                break
+            assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+            time.sleep(0.2)
+        from training.supervisor import engine_ranks
+
+        ranks = engine_ranks(proc.pid)
+        assert len(ranks) == 2
+        os.kill(ranks[0], signal.SIGTERM)  # one rank asked: the other agrees at the step's end
+        output = proc.communicate(timeout=60)[0].decode()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, output[-3000:]
+    assert output.count("stopping after this step") == 1
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    steps = [e["step"] for e in lines if e["event"] == "metrics"]
+    assert steps == list(range(1, len(steps) + 1))  # one writer: every step once
+    assert [e["event"] for e in lines].count("start") == 1
+    stopped = next(e for e in lines if e["event"] == "stopped")["step"]
+    assert last_checkpoint(cfg.output_dir).endswith(f"checkpoint-{stopped}")
+    assert not (Path(cfg.output_dir) / "final").exists()

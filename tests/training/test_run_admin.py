@@ -222,3 +222,26 @@ def test_only_the_admin_role_enters(engineer, snapshot, client_for):
     assert TrainingRun.objects.filter(pk=run.pk).exists()
     queued.refresh_from_db()
     assert queued.status == RunStatus.QUEUED
+
+
+def test_a_snapshot_that_runs_trained_on_is_not_deleted(
+    client_for, admin_user, engineer, author, training_dir
+):
+    from django.core.exceptions import ValidationError
+
+    from pairs.datasets.services import dataset_snapshot_delete
+    from pairs.models import DatasetSnapshot
+
+    snapshot = dpo_snapshot(engineer, author, admin_user, n=4)
+    run = services.training_run_create(
+        name="uses it", kind="dpo", snapshot=snapshot, base_model="/m", created_by=engineer
+    )
+    with pytest.raises(ValidationError):
+        dataset_snapshot_delete(snapshot=snapshot)
+    admin = client_for(admin_user)
+    page = admin.get(f"/admin/pairs/datasetsnapshot/{snapshot.pk}/delete/")
+    assert page.status_code == 200 and str(run) in page.content.decode()
+    admin.post(f"/admin/pairs/datasetsnapshot/{snapshot.pk}/delete/", {"post": "yes"})
+    assert DatasetSnapshot.objects.filter(pk=snapshot.pk).exists()
+    api = client_for(admin_user).delete(f"/api/datasets/{snapshot.pk}/")
+    assert api.status_code == 400 and "snapshot" in api.json()

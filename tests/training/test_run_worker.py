@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from training import services
 from training.models import RunCheckpoint, RunLogChunk, RunMetric, RunStatus, TrainingRun
 from training.services import run_dir
+from weaver_site.models import WorkerHeartbeat
 
 from ..conftest import wait_for
 from ..factories import dpo_snapshot
@@ -183,6 +185,15 @@ def test_a_killed_worker_run_is_resumed_by_a_new_worker_and_never_trains_twice(
             timeout=180,
             interval=0.1,
             message="a first checkpoint",
+        )
+        # The worker keeps beating while its (solo pool) task trains.
+        started = _reload(run).started_at
+        wait_for(
+            lambda: WorkerHeartbeat.objects.filter(
+                hostname__startswith="gpu1@", last_seen__gt=started + timedelta(seconds=1.5)
+            ).exists(),
+            timeout=15,
+            message="a heartbeat while training",
         )
         os.kill(first.pid, signal.SIGKILL)  # the worker dies without a word
         first.wait(timeout=10)

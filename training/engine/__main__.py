@@ -21,11 +21,19 @@ import time
 from .config import ConfigError, RunConfig
 from .run import request_stop, train
 
+REPEAT_EXITS_AFTER = 5.0  # seconds: a signal repeated sooner is the same request
+
 
 def _on_signal(signum, frame) -> None:
-    if getattr(_on_signal, "seen", False):
-        os._exit(128 + signum)
-    _on_signal.seen = True
+    """The first SIGTERM/SIGINT asks for a clean stop. Under ``accelerate launch`` the
+    launcher forwards the signal its group already got, so a repeat within a few seconds is
+    the same request; a later one (a person pressing Ctrl-C again) exits at once."""
+    first = getattr(_on_signal, "first", None)
+    if first is not None:
+        if time.monotonic() - first >= REPEAT_EXITS_AFTER:
+            os._exit(128 + signum)
+        return
+    _on_signal.first = time.monotonic()
     print(f"signal {signum}: stopping after this step (checkpoint kept)", file=sys.stderr)
     request_stop()
 

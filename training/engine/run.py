@@ -90,7 +90,12 @@ def load_model(config: RunConfig):
     tokenizer = AutoTokenizer.from_pretrained(config.model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    kwargs: dict = {"dtype": _dtype(precision(config))}
+    # A full fine-tune keeps fp32 master weights and trains under bf16/fp16 autocast (mixed
+    # precision): in bf16 weights, AdamW's steps at DPO learning rates (5e-7) are below the
+    # rounding step of most weights and are lost. LoRA's frozen base may stay in half
+    # precision (PEFT keeps the adapters in fp32).
+    weights = "fp32" if config.method == "full" else precision(config)
+    kwargs: dict = {"dtype": _dtype(weights)}
     if config.method == "qlora":
         if not torch.cuda.is_available():
             raise ConfigError("method", "QLoRA needs a CUDA GPU")
