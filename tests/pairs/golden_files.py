@@ -19,9 +19,10 @@ def render(messages: list[dict]) -> str:
     return "".join(f"### {m['role']}\n{m['content']}\n" for m in messages)
 
 
-def check_golden(name: str, rendered: str, *, bump: str) -> None:
-    """Compare ``rendered`` with ``golden/<name>``; ``bump`` names the version to raise."""
-    path = GOLDEN / name
+def check_golden(name: str, rendered: str, *, bump: str, root: Path = GOLDEN) -> None:
+    """Compare ``rendered`` with ``<root>/<name>`` (``root``: this folder's ``golden/`` unless
+    another suite keeps its own); ``bump`` names the version to raise."""
+    path = root / name
     if UPDATE:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(rendered, encoding="utf-8")

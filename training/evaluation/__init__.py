@@ -1,0 +1,1 @@
+"""Evaluation: benchmarks, model judges, the human arena and ratings (issue 10)."""
