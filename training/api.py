@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 import math
 
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.urls import reverse
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -36,7 +35,7 @@ from pairs.models import DatasetSnapshot
 from pairs.selectors import _int
 from weaver_site.roles import ADMIN, ENGINEER
 
-from . import selectors, services
+from . import downloads, selectors, services
 from .models import RunKind, RunMethod, RunStatus, TrainingRun
 
 LOG_TAIL_MAX = 1_000_000
@@ -272,11 +271,6 @@ RUN_LIST_PARAMS = [
 ]
 
 
-def _attachment(response, filename: str):
-    response["Content-Disposition"] = content_disposition_header(True, filename)
-    return response
-
-
 @extend_schema_view(
     list=extend_schema(parameters=RUN_LIST_PARAMS),
     destroy=extend_schema(
@@ -436,12 +430,7 @@ class TrainingRunViewSet(
     )
     def log_file(self, request, pk=None):
         """The whole log, as a text attachment ``run-<id>.log``."""
-        run = self.get_object()
-        response = StreamingHttpResponse(
-            (text.encode() for text in selectors.run_log_lines(run)),
-            content_type="text/plain; charset=utf-8",
-        )
-        return _attachment(response, f"run-{run.pk}.log")
+        return downloads.run_log_download(self.get_object())
 
     @extend_schema(
         parameters=[RUN_ID, CHECKPOINT_ID],
@@ -462,12 +451,4 @@ class TrainingRunViewSet(
         """A checkpoint's folder as a zip ``run-<id>-<name>.zip`` (stored, made as it is
         sent)."""
         run = self.get_object()
-        checkpoint = run.checkpoints.filter(pk=checkpoint_id).first()
-        folder = None if checkpoint is None else selectors.checkpoint_folder(checkpoint)
-        if folder is None:
-            raise Http404
-        name = f"run-{run.pk}-{checkpoint.name}"
-        response = StreamingHttpResponse(
-            selectors.zip_stream(folder, prefix=name), content_type="application/zip"
-        )
-        return _attachment(response, f"{name}.zip")
+        return downloads.checkpoint_download(run.checkpoints.filter(pk=checkpoint_id).first())

@@ -201,6 +201,7 @@ class Supervisor:
         self.done_event: dict | None = None
         self.proc: subprocess.Popen | None = None
         self.attempt = 0
+        self.events_offset = run.events_offset
 
     # --- the lease ---------------------------------------------------------------------------
 
@@ -237,10 +238,11 @@ class Supervisor:
             return "lease-lost"
         if status == RunStatus.CANCELLING:
             return self.finish(RunStatus.CANCELLED)
-        if not self.events_path.exists() or self.run.events_offset > (
-            self.events_path.stat().st_size
-        ):
-            self.mine().update(events_offset=0)  # a new folder (another machine's disk)
+        # This supervisor alone reads the events now: it keeps the offset and records it.
+        self.events_offset = self.run.events_offset
+        if not self.events_path.exists() or self.events_offset > self.events_path.stat().st_size:
+            self.events_offset = 0  # a new folder (another machine's disk)
+            self.mine().update(events_offset=0)
         self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         env = dict(os.environ)
         env.update(
@@ -367,7 +369,7 @@ class Supervisor:
         (the writes are idempotent, so lines applied twice after a crash change nothing)."""
         if not self.events_path.exists():
             return
-        offset = TrainingRun.objects.values_list("events_offset", flat=True).get(pk=self.run.pk)
+        offset = self.events_offset
         with self.events_path.open("rb") as fh:
             fh.seek(offset)
             data = fh.read()
@@ -386,6 +388,7 @@ class Supervisor:
         with transaction.atomic():
             self.apply(events)
             TrainingRun.objects.filter(pk=self.run.pk).update(events_offset=offset + end + 1)
+        self.events_offset = offset + end + 1
 
     def apply(self, events: list[dict]) -> None:
         run = TrainingRun.objects.select_for_update().get(pk=self.run.pk)

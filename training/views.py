@@ -16,10 +16,9 @@ import math
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -28,7 +27,7 @@ from pairs.views_preferences import _positive_int
 from weaver_site.forms import form_add_service_errors
 from weaver_site.roles import ADMIN, ENGINEER, RoleRequiredMixin
 
-from . import selectors, services
+from . import downloads, selectors, services
 from .forms import (
     HYPERPARAMETER_LABELS,
     LAYOUT_LABELS,
@@ -285,28 +284,16 @@ class RunLogView(_TrainingView):
     """The whole log as a text file (streamed)."""
 
     def get(self, request, pk):
-        run = get_object_or_404(TrainingRun, pk=pk)
-        response = StreamingHttpResponse(
-            selectors.run_log_lines(run), content_type="text/plain; charset=utf-8"
-        )
-        response["Content-Disposition"] = content_disposition_header(True, f"run-{run.pk}.log")
-        return response
+        return downloads.run_log_download(get_object_or_404(TrainingRun, pk=pk))
 
 
 class CheckpointDownloadView(_TrainingView):
     """A checkpoint's folder as a zip, made while it is sent."""
 
     def get(self, request, pk, ckpt_pk):
-        checkpoint = get_object_or_404(RunCheckpoint, pk=ckpt_pk, run_id=pk)
-        folder = selectors.checkpoint_folder(checkpoint)
-        if folder is None:
-            raise Http404(_("This checkpoint's folder is no longer on disk."))
-        name = f"run-{pk}-{checkpoint.name}"
-        response = StreamingHttpResponse(
-            selectors.zip_stream(folder, prefix=name), content_type="application/zip"
+        return downloads.checkpoint_download(
+            get_object_or_404(RunCheckpoint, pk=ckpt_pk, run_id=pk)
         )
-        response["Content-Disposition"] = content_disposition_header(True, f"{name}.zip")
-        return response
 
 
 class RunCancelView(_TrainingView):
