@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from weaver_site.roles import ADMIN, AUTHOR, ENGINEER, REVIEWER, has_role, is_admin
+from weaver_site.roles import ADMIN, AUTHOR, ENGINEER, REVIEWER, STUDIO_ROLES, has_role, is_admin
 
 from .models import FewShotCase, Principle, PrincipleStatus, VersionState
 
@@ -75,7 +75,7 @@ def actions_for(user, principle: Principle) -> dict[str, bool]:
 
 
 def can_read_fewshot(user) -> bool:
-    return has_role(user)
+    return has_role(user, *STUDIO_ROLES)
 
 
 def can_create_fewshot(user) -> bool:

@@ -11,5 +11,10 @@ class TrainingConfig(AppConfig):
 
     def ready(self) -> None:
         from weaver_site.heartbeat import recovery_register
+        from weaver_site.jobs import job_kind_register
+
+        from .evaluation.kinds import TASKS
 
         recovery_register("training runs", "training.services.training_run_recover_orphans")
+        for kind, task_name in TASKS.items():
+            job_kind_register(kind, task_name)

@@ -205,3 +205,6 @@ class RunLogChunk(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} log {self.seq}"
+
+
+from .evaluation.models import *  # noqa: E402,F401,F403  (evaluation's models live beside it)

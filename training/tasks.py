@@ -10,6 +10,8 @@ import socket
 
 from celery import shared_task
 
+from .evaluation.tasks import *  # noqa: E402,F401,F403  (evaluation tasks: llm and gpu queues)
+
 __all__ = ["train_run"]
 
 

@@ -17,11 +17,16 @@ AUTHOR = "Author"
 REVIEWER = "Reviewer"
 ENGINEER = "Engineer"
 ADMIN = "Admin"
-ALL_ROLES = (AUTHOR, REVIEWER, ENGINEER, ADMIN)
+EVALUATOR = "Evaluator"
+ALL_ROLES = (AUTHOR, REVIEWER, ENGINEER, EVALUATOR, ADMIN)
+#: The roles that work with the studio's data. An Evaluator only judges blind in the arena, so
+#: pages and endpoints open to "any role" are open to these.
+STUDIO_ROLES = (AUTHOR, REVIEWER, ENGINEER, ADMIN)
 ROLE_LABELS = {
     AUTHOR: _("Author"),
     REVIEWER: _("Reviewer"),
     ENGINEER: _("Engineer"),
+    EVALUATOR: _("Evaluator"),
     ADMIN: _("Admin"),
 }
 
@@ -68,7 +73,7 @@ class RoleBackend(ModelBackend):
 class RoleRequiredMixin(AccessMixin):
     """Class-based views: anonymous users go to the login page, users without a role get 403."""
 
-    roles: tuple[str, ...] = ALL_ROLES
+    roles: tuple[str, ...] = STUDIO_ROLES
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
@@ -82,7 +87,7 @@ class HasAnyRole(BasePermission):
     """API default: an authenticated, active user with at least one role."""
 
     def has_permission(self, request, view):
-        roles = getattr(view, "required_roles", ALL_ROLES)
+        roles = getattr(view, "required_roles", STUDIO_ROLES)
         return has_role(request.user, *roles)
 
 
@@ -94,5 +99,6 @@ def roles_context(request):
         "is_author": AUTHOR in roles,
         "is_reviewer": REVIEWER in roles,
         "is_engineer": ENGINEER in roles,
+        "is_evaluator": EVALUATOR in roles,
         "is_admin_role": ADMIN in roles,
     }

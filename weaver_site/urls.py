@@ -41,6 +41,8 @@ urlpatterns = [
     path("review/", include("pairs.review.urls")),
     path("datasets/", include("pairs.datasets.urls")),
     path("training/", include("training.urls")),
+    path("evaluation/", include("training.evaluation.urls")),
+    path("arena/", include("training.evaluation.urls_arena")),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
 ]

@@ -31,7 +31,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from principles.models import Principle, PrincipleVersion
-from weaver_site.roles import ADMIN, ALL_ROLES, AUTHOR, ENGINEER, REVIEWER, has_role
+from weaver_site.roles import ADMIN, AUTHOR, ENGINEER, REVIEWER, STUDIO_ROLES, has_role
 
 from ..models import (
     AggregationRule,
@@ -658,7 +658,7 @@ class ReviewQueueViewSet(
     """Review queues. Engineers and admins make and change them; reviewers see the queues they
     are assigned to and ask them for their next pair."""
 
-    required_roles = ALL_ROLES
+    required_roles = STUDIO_ROLES
     queryset = ReviewQueue.objects.none()
     serializer_class = ReviewQueueSerializer
     lookup_value_regex = r"\d+"

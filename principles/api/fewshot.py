@@ -10,7 +10,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from weaver_site.roles import ALL_ROLES
+from weaver_site.roles import STUDIO_ROLES
 
 from .. import policy, services
 from ..models import Domain, FewShotCase, FewShotCaseVersion, Language, Subdomain, Task
@@ -145,7 +145,7 @@ class FewShotCaseViewSet(
     """Few-shot cases for instruction backtranslation. Saving (PUT/PATCH) makes a new version."""
 
     serializer_class = FewShotCaseSerializer
-    required_roles = ALL_ROLES
+    required_roles = STUDIO_ROLES
     queryset = FewShotCase.objects.none()  # for the schema; reads go through the selectors
 
     def get_queryset(self):

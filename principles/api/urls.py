@@ -24,6 +24,7 @@ from pairs.review.api import (
     ReviewViewSet,
 )
 from training.api import TrainingRunViewSet
+from training.evaluation.api import ROUTES as EVALUATION_ROUTES
 from weaver_site.llm.api import EndpointViewSet, JobViewSet
 
 from .fewshot import FewShotCaseViewSet
@@ -57,5 +58,7 @@ router.register("principle-feedback", PrincipleFeedbackViewSet, basename="princi
 router.register("datasets", DatasetSnapshotViewSet, basename="dataset")
 router.register("dataset-exports", DatasetExportViewSet, basename="dataset-export")
 router.register("training-runs", TrainingRunViewSet, basename="training-run")
+for prefix, viewset, basename in EVALUATION_ROUTES:
+    router.register(prefix, viewset, basename=basename)
 
 urlpatterns = router.urls

@@ -1,0 +1,1 @@
+"""Placeholder: Django admin of evaluation (being written)."""

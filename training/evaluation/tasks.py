@@ -1,0 +1,3 @@
+"""Placeholder: the evaluation's Celery tasks (being written)."""
+
+__all__: list[str] = []
