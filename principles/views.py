@@ -18,7 +18,7 @@ from django.views import View
 from django.views.decorators.http import require_POST
 
 from weaver_site.forms import form_add_service_errors
-from weaver_site.roles import ADMIN, ALL_ROLES, AUTHOR, RoleRequiredMixin
+from weaver_site.roles import ADMIN, AUTHOR, STUDIO_ROLES, RoleRequiredMixin
 from weaver_site.textdiff import diff_html
 
 from . import policy, services, transfer
@@ -261,7 +261,7 @@ class PrincipleTransitionView(_PrincipleMixin, View):
 class DiffPreviewView(RoleRequiredMixin, View):
     """The live diff between the following and the violating text on the edit form."""
 
-    roles = ALL_ROLES
+    roles = STUDIO_ROLES
 
     def post(self, request):
         html = diff_html(

@@ -202,6 +202,21 @@ def test_a_repeated_request_comes_from_the_cache(endpoint) -> None:
     assert backend.generate_calls == calls == 1
 
 
+def test_release_frees_the_model_and_the_next_request_loads_it_again(endpoint) -> None:
+    messages = chat("A river at dawn")
+    first = complete(endpoint, LLMRequest(messages=messages, params=GREEDY))
+    backend = local.TransformersBackend.for_endpoint(endpoint)
+    assert first.status == "ok" and backend._model is not None
+
+    assert local.release(endpoint.pk) is True
+    assert backend._model is None
+    assert local.release(endpoint.pk) is False  # nothing loaded any more
+    again = local.TransformersBackend.for_endpoint(endpoint)
+    assert again is not backend and again._model is None
+    second = complete(endpoint, LLMRequest(messages=messages, params=GREEDY, sample_index=1))
+    assert second.status == "ok" and second.text == first.text
+
+
 def test_sampling_with_a_seed_repeats(endpoint) -> None:
     params = {"temperature": 1.0, "top_p": 0.9, "seed": 7, "max_tokens": MAX_TOKENS}
     messages = chat("Write a poem about rain.")

@@ -241,4 +241,6 @@ class RunCheckpointAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
 from .evaluation import admin as _evaluation_admin  # noqa: E402,F401

@@ -1,12 +1,18 @@
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.shortcuts import redirect
 from django.views.generic import TemplateView
 
-from .roles import ADMIN, AUTHOR, REVIEWER, RoleRequiredMixin, has_role
+from .roles import ADMIN, AUTHOR, EVALUATOR, REVIEWER, RoleRequiredMixin, has_role, user_roles
 from .selectors import health_report
 
 
 class HomeView(LoginRequiredMixin, TemplateView):
     template_name = "weaver_site/home.html"
+
+    def get(self, request, *args, **kwargs):
+        if user_roles(request.user) == {EVALUATOR}:  # the arena is all an Evaluator may use
+            return redirect("arena:home")
+        return super().get(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         from principles.selectors import principle_dashboard_counts

@@ -7,7 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from weaver_site.roles import ADMIN, ALL_ROLES, has_role
+from weaver_site.roles import ADMIN, STUDIO_ROLES, has_role
 
 from .. import policy, services, transfer
 from ..models import Domain, Subdomain, Task
@@ -86,7 +86,7 @@ class PrincipleViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = PrincipleSerializer
-    required_roles = ALL_ROLES
+    required_roles = STUDIO_ROLES
 
     def get_queryset(self):
         return principle_list(

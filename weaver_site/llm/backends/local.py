@@ -369,3 +369,24 @@ def _forget_all() -> None:
     """Forget every instance (for tests): the next request loads its model again."""
     with _instances_lock:
         _instances.clear()
+
+
+def release(endpoint_pk: Any) -> bool:
+    """Forget this process's instances of an endpoint and free their model's memory (a ``gpu``
+    worker does this after a checkpoint's answers, so the next training run gets the whole GPU).
+    Returns whether one was loaded."""
+    import gc
+    import sys
+
+    with _instances_lock:
+        gone = [_instances.pop(k) for k in [k for k in _instances if k[0] == endpoint_pk]]
+    loaded = any(backend._model is not None for backend in gone)
+    for backend in gone:
+        backend._model = backend._tokenizer = None
+        backend._executor.shutdown(wait=False)
+    del gone
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if loaded and torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return loaded
