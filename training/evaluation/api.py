@@ -77,6 +77,26 @@ class JSONLRenderer(BaseRenderer):
         return b"" if data is None else json.dumps(data).encode()
 
 
+class _ById:
+    """``get_object`` over the whole of ``base_queryset`` (the list's query filters never hide
+    an object), and a detail response read back through it."""
+
+    detail_serializer: type
+
+    def base_queryset(self):
+        raise NotImplementedError
+
+    def get_object(self):
+        found = self.base_queryset().filter(pk=self.kwargs["pk"]).first()
+        if found is None:
+            raise Http404
+        return found
+
+    def _detail(self, obj, code=status.HTTP_200_OK):
+        obj = self.base_queryset().get(pk=obj.pk)
+        return Response(self.detail_serializer(obj).data, status=code)
+
+
 # --- Benchmarks -----------------------------------------------------------------------------
 
 BENCHMARK_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Benchmark id.")
@@ -108,6 +128,7 @@ def _items():
     ),
 )
 class BenchmarkViewSet(
+    _ById,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -132,15 +153,10 @@ class BenchmarkViewSet(
             qs = qs.filter(status=params["status"])
         return qs
 
-    def get_object(self):
-        benchmark = _benchmarks().filter(pk=self.kwargs["pk"]).first()
-        if benchmark is None:
-            raise Http404
-        return benchmark
+    detail_serializer = s.BenchmarkDetailSerializer
 
-    def _detail(self, benchmark, code=status.HTTP_200_OK):
-        benchmark = _benchmarks().get(pk=benchmark.pk)
-        return Response(s.BenchmarkDetailSerializer(benchmark).data, status=code)
+    def base_queryset(self):
+        return _benchmarks()
 
     @extend_schema(parameters=[BENCHMARK_ID], responses=s.BenchmarkDetailSerializer)
     def retrieve(self, request, *args, **kwargs):
@@ -408,6 +424,7 @@ def _contestants():
     ),
 )
 class ContestantViewSet(
+    _ById,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -428,11 +445,10 @@ class ContestantViewSet(
             qs = qs.filter(kind=self.request.query_params["kind"])
         return qs
 
-    def get_object(self):
-        contestant = _contestants().filter(pk=self.kwargs["pk"]).first()
-        if contestant is None:
-            raise Http404
-        return contestant
+    detail_serializer = s.ContestantSerializer
+
+    def base_queryset(self):
+        return _contestants()
 
     @extend_schema(request=s.ContestantCreateSerializer, responses={201: s.ContestantSerializer})
     def create(self, request, *args, **kwargs):
@@ -442,8 +458,7 @@ class ContestantViewSet(
         data = s.ContestantCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         contestant = services.contestant_create(created_by=request.user, **data.validated_data)
-        contestant = _contestants().get(pk=contestant.pk)
-        return Response(s.ContestantSerializer(contestant).data, status=status.HTTP_201_CREATED)
+        return self._detail(contestant, status.HTTP_201_CREATED)
 
     def destroy(self, request, *args, **kwargs):
         from . import services
@@ -474,6 +489,7 @@ def _evaluations():
     destroy=extend_schema(parameters=[EVALUATION_ID], description="Admins only."),
 )
 class EvaluationViewSet(
+    _ById,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -499,15 +515,10 @@ class EvaluationViewSet(
             qs = qs.filter(benchmark_id=benchmark)
         return qs
 
-    def get_object(self):
-        evaluation = _evaluations().filter(pk=self.kwargs["pk"]).first()
-        if evaluation is None:
-            raise Http404
-        return evaluation
+    detail_serializer = s.EvaluationDetailSerializer
 
-    def _detail(self, evaluation, code=status.HTTP_200_OK):
-        evaluation = _evaluations().get(pk=evaluation.pk)
-        return Response(s.EvaluationDetailSerializer(evaluation).data, status=code)
+    def base_queryset(self):
+        return _evaluations()
 
     @extend_schema(parameters=[EVALUATION_ID], responses=s.EvaluationDetailSerializer)
     def retrieve(self, request, *args, **kwargs):
