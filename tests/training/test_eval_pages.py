@@ -508,6 +508,11 @@ def test_the_progress_fragment_polls_while_running(client_for, engineer):
     assert "<html" not in body
     assert "4 of 6 steps done (67%)" in body
     assert "spent $0.0250" in body
+    assert 'id="evaluation-failed"' not in body
+    Job.objects.filter(status=JobStatus.RUNNING).update(done=1, failed=1)  # over: 5 of 6
+    body = c.get(url("evaluation-progress", evaluation.pk)).content.decode()
+    assert "4 of 6 steps done (83%)" in body  # the failed unit is over, not done
+    assert re.search(r'id="evaluation-failed">\s*1 failed\s*<', body)
     assert "Answers of Model A" in body and "Answers of Model B" in body
     assert 'id="cancel-evaluation"' in body and 'id="resume-evaluation"' not in body
     Evaluation.objects.filter(pk=evaluation.pk).update(status=EvaluationStatus.DONE)

@@ -388,6 +388,7 @@ def evaluation_progress(*, evaluation: Evaluation) -> dict:
     )
     spent = sum((row["spent_usd"] for row in jobs), Decimal(0))
     done = sum(row["done"] for row in jobs)
+    failed = sum(row["failed"] for row in jobs)
     total = sum(row["total"] for row in jobs)
     active = evaluation.status in ACTIVE
     return {
@@ -400,8 +401,9 @@ def evaluation_progress(*, evaluation: Evaluation) -> dict:
         "spent_usd": spent,
         "budget_usd": evaluation.budget_usd,
         "done": done,
+        "failed": failed,
         "total": total,
-        "percent": _percent(done, total),
+        "percent": _percent(done + failed, total),  # as each job's: the work that is over
         "error": evaluation.error,
         "can_cancel": evaluation.status in (*ACTIVE, EvaluationStatus.FAILED),
         "can_resume": evaluation.status not in (EvaluationStatus.DONE, EvaluationStatus.CANCELLED)
