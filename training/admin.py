@@ -5,35 +5,21 @@ not an error page). Metrics and log chunks have no pages of their own (there are
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin, messages
-from django.contrib.admin.actions import delete_selected as confirm_delete_selected
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
 from django.utils.html import format_html
-from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from pairs.admin import ReadOnlyInline
+from weaver_site.admin_mixins import ServiceDeleteMixin
+from weaver_site.admin_mixins import pretty_json as _pretty_json
+from weaver_site.admin_mixins import refusal as _refusal
 
 from . import selectors, services
 from .models import RunCheckpoint, RunLogChunk, RunMetric, TrainingRun
 
 LOG_PREVIEW_CHARS = 5_000
-
-
-def _pretty_json(value) -> str:
-    return format_html(
-        "<pre>{}</pre>", json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
-    )
-
-
-def _refusal(exc: Exception) -> str:
-    return " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
 
 
 class RunCheckpointInline(ReadOnlyInline):
@@ -43,7 +29,7 @@ class RunCheckpointInline(ReadOnlyInline):
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "name",
@@ -146,74 +132,21 @@ class TrainingRunAdmin(admin.ModelAdmin):
             lambda n: ngettext("%(n)d run queued again.", "%(n)d runs queued again.", n),
         )
 
-    @admin.action(description=confirm_delete_selected.short_description, permissions=["delete"])
-    def delete_selected(self, request, queryset):
-        """Django's confirmation page, then each run through the service: those it refuses
-        stay, and the message says how many went and why the others did not."""
-        if not request.POST.get("post"):
-            return confirm_delete_selected(self, request, queryset)
-        deleted = self._delete_runs(request, list(queryset))
-        if deleted:
-            self.message_user(
-                request,
-                ngettext("%(n)d run deleted.", "%(n)d runs deleted.", deleted) % {"n": deleted},
-                messages.SUCCESS,
-            )
-        return None
+    # --- Deleting (through the service: ServiceDeleteMixin) ---------------------------------
 
-    # --- Deleting ---------------------------------------------------------------------------
+    def delete_through(self, request, obj):
+        services.training_run_delete(run=obj, user=request.user)
 
-    def _delete_runs(self, request, runs) -> int:
-        """Delete each run through the service (its admin log entry only if it went); say
-        why for each refused one. Returns how many went."""
-        deleted = 0
-        for run in runs:
-            label = str(run)
-            try:
-                with transaction.atomic():
-                    self.log_deletions(request, [run])
-                    services.training_run_delete(run=run, user=request.user)
-            except (PermissionDenied, ValidationError) as exc:
-                self.message_user(request, f"{label}: {_refusal(exc)}", messages.ERROR)
-            else:
-                deleted += 1
-        return deleted
+    def deleted_message(self, n: int) -> str:
+        return ngettext("%(n)d run deleted.", "%(n)d runs deleted.", n) % {"n": n}
 
-    def get_deleted_objects(self, objs, request):
-        """What a delete removes, counted: the default lists every metric and log line."""
-        runs = list(objs)
-        ids = [r.pk for r in runs]
-        listed = [f"{capfirst(TrainingRun._meta.verbose_name)}: {r}" for r in runs]
-        counts = {TrainingRun._meta.verbose_name_plural: len(runs)}
-        for model in (RunCheckpoint, RunMetric, RunLogChunk):
-            n = model.objects.filter(run_id__in=ids).count()
-            if n:
-                counts[model._meta.verbose_name_plural] = n
-                listed.append(f"{capfirst(model._meta.verbose_name_plural)}: {n}")
-        return listed, counts, set(), []
-
-    def delete_model(self, request, obj):
-        # The delete view has logged the deletion already, inside its transaction: a refused
-        # delete rolls that back and is told on the run's page.
-        try:
-            services.training_run_delete(run=obj, user=request.user)
-        except (PermissionDenied, ValidationError) as exc:
-            if transaction.get_connection().in_atomic_block:
-                transaction.set_rollback(True)
-            request._training_run_refused = True
-            self.message_user(request, _refusal(exc), messages.ERROR)
-
-    def response_delete(self, request, obj_display, obj_id):
-        if getattr(request, "_training_run_refused", False):
-            opts = self.opts
-            url = reverse(
-                f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[obj_id]
-            )
-            return HttpResponseRedirect(url)
-        return super().response_delete(request, obj_display, obj_id)
-
-    def delete_queryset(self, request, queryset):
-        self._delete_runs(request, list(queryset))
+    def deleted_with(self, objs):
+        """Counted, not listed: the default lists every metric and log line."""
+        ids = [r.pk for r in objs]
+        return [
+            (model._meta.verbose_name_plural, model.objects.filter(run_id__in=ids).count())
+            for model in (RunCheckpoint, RunMetric, RunLogChunk)
+        ]
 
 
 @admin.register(RunCheckpoint)

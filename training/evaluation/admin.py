@@ -12,18 +12,18 @@ read-only. No page shows an endpoint's API key (endpoints appear by name).
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin, messages
-from django.contrib.admin.actions import delete_selected as confirm_delete_selected
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+
+from weaver_site.admin_mixins import ServiceDeleteMixin
+from weaver_site.admin_mixins import pretty_json as _pretty_json
+from weaver_site.admin_mixins import refusal as _refusal
 
 from .models import (
     ArenaAssignment,
@@ -38,16 +38,6 @@ from .models import (
     JudgeComparison,
     JudgeGrade,
 )
-
-
-def _pretty_json(value) -> str:
-    return format_html(
-        "<pre>{}</pre>", json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
-    )
-
-
-def _refusal(exc: Exception) -> str:
-    return " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
 
 
 def _change_url(admin_site, obj) -> str:
@@ -69,81 +59,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-class ServiceDeleteMixin:
-    """Deletes through a service (``delete_through``): Django's confirmation page, then each
-    object through it; a refusal is a message naming the object and why, not an error
-    page."""
-
-    def delete_through(self, obj) -> None:
-        raise NotImplementedError
-
-    def deleted_message(self, n: int) -> str:
-        raise NotImplementedError
-
-    @admin.action(description=confirm_delete_selected.short_description, permissions=["delete"])
-    def delete_selected(self, request, queryset):
-        if not request.POST.get("post"):
-            return confirm_delete_selected(self, request, queryset)
-        deleted = self._delete_each(request, list(queryset))
-        if deleted:
-            self.message_user(request, self.deleted_message(deleted), messages.SUCCESS)
-        return None
-
-    def _delete_each(self, request, objs) -> int:
-        deleted = 0
-        for obj in objs:
-            label = str(obj)
-            try:
-                with transaction.atomic():
-                    self.log_deletions(request, [obj])
-                    self.delete_through(obj)
-            except (PermissionDenied, ValidationError) as exc:
-                self.message_user(request, f"{label}: {_refusal(exc)}", messages.ERROR)
-            else:
-                deleted += 1
-        return deleted
-
-    def delete_model(self, request, obj):
-        # The delete view logged the deletion inside its transaction: a refusal rolls that
-        # back and is told on the object's page.
-        try:
-            self.delete_through(obj)
-        except (PermissionDenied, ValidationError) as exc:
-            if transaction.get_connection().in_atomic_block:
-                transaction.set_rollback(True)
-            request._evaluation_delete_refused = True
-            self.message_user(request, _refusal(exc), messages.ERROR)
-
-    def response_delete(self, request, obj_display, obj_id):
-        if getattr(request, "_evaluation_delete_refused", False):
-            opts = self.opts
-            url = reverse(
-                f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[obj_id]
-            )
-            return HttpResponseRedirect(url)
-        return super().response_delete(request, obj_display, obj_id)
-
-    def delete_queryset(self, request, queryset):
-        self._delete_each(request, list(queryset))
-
-    def get_deleted_objects(self, objs, request):
-        """What a delete removes, as the service sees it: the objects themselves (with what
-        goes with them counted, not listed); whether something keeps them is the service's
-        answer, given as a message, instead of Django's "protected" page."""
-        objs = list(objs)
-        opts = self.model._meta
-        listed = [f"{capfirst(opts.verbose_name)}: {obj}" for obj in objs]
-        counts = {opts.verbose_name_plural: len(objs)}
-        for label, n in self.deleted_with(objs):
-            if n:
-                counts[label] = n
-                listed.append(f"{capfirst(label)}: {n}")
-        return listed, counts, set(), []
-
-    def deleted_with(self, objs) -> list[tuple[str, int]]:
-        return []
 
 
 # --- Benchmarks -----------------------------------------------------------------------------
@@ -228,7 +143,7 @@ class BenchmarkAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return not _frozen(obj) and super().has_change_permission(request, obj)
 
-    def delete_through(self, obj):
+    def delete_through(self, request, obj):
         from . import benchmarks
 
         benchmarks.benchmark_delete(benchmark=obj)
@@ -464,7 +379,7 @@ class ContestantAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    def delete_through(self, obj):
+    def delete_through(self, request, obj):
         from . import services
 
         services.contestant_delete(contestant=obj)
@@ -575,7 +490,7 @@ class EvaluationAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         """Cancel and resume (the records themselves are not edited here)."""
         return request.user.has_perm("training.change_evaluation")
 
-    def delete_through(self, obj):
+    def delete_through(self, request, obj):
         from . import services
 
         services.evaluation_delete(evaluation=obj)

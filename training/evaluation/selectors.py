@@ -12,10 +12,13 @@ versions; the latest row counts.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
@@ -216,6 +219,21 @@ def _domain_labels(slugs: Iterable[str]) -> dict[str, str]:
     return {d.slug: d.name for d in Domain.objects.filter(slug__in=[s for s in slugs if s])}
 
 
+RATINGS_CACHE_SECONDS = 24 * 3600
+
+
+def _ratings_table(comparisons: list[Comparison], *, rounds: int, seed: int) -> list[dict]:
+    """:func:`ratings.ratings_table`, remembered by a hash of its input: the bootstrap is the
+    costly part of a leaderboard page, and the same comparisons always give the same table."""
+    payload = json.dumps([rounds, seed, [(c.a, c.b, c.outcome) for c in comparisons]])
+    key = "eval-ratings:" + hashlib.sha256(payload.encode()).hexdigest()
+    rows = cache.get(key)
+    if rows is None:
+        rows = ratings.ratings_table(comparisons, rounds=rounds, seed=seed)
+        cache.set(key, rows, RATINGS_CACHE_SECONDS)
+    return rows
+
+
 def evaluation_leaderboard(
     *,
     evaluation: Evaluation,
@@ -239,7 +257,7 @@ def evaluation_leaderboard(
             {
                 "group": group,
                 "label": _("Overall") if not group else labels.get(group, group),
-                "rows": ratings.ratings_table(items, rounds=rounds, seed=seed) if items else [],
+                "rows": _ratings_table(items, rounds=rounds, seed=seed) if items else [],
                 "comparisons": len(items),
                 "components": ratings.connected_components(items),
             }
